@@ -1,0 +1,55 @@
+// Package httperr writes the gateway's own error answers: a small JSON body with a
+// stable error code and the request id, never an internal error string.
+package httperr
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// Stable error codes returned in the "error" field of the gateway's JSON answers.
+const (
+	CodeNotFound           = "route_not_found"
+	CodeBadRequest         = "bad_request"
+	CodeBadGateway         = "bad_gateway"
+	CodeUnavailable        = "no_healthy_backend"
+	CodeGatewayTimeout     = "upstream_timeout"
+	CodeInternal           = "internal_error"
+	CodeRequestTooLarge    = "request_too_large"
+	CodeServiceUnavailable = "service_unavailable"
+)
+
+// RequestIDHeader carries the request id to the upstream and back to the client.
+const RequestIDHeader = "X-Request-ID"
+
+// Write answers with status and a JSON body {"error": code, "status": status,
+// "request_id": id}. The request id is read from the request's X-Request-ID header,
+// which the gateway sets before any handler runs.
+func Write(w http.ResponseWriter, r *http.Request, status int, code string) {
+	id := ""
+	if r != nil {
+		id = r.Header.Get(RequestIDHeader)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	if id != "" {
+		h.Set(RequestIDHeader, id)
+	}
+	w.WriteHeader(status)
+	if r != nil && r.Method == http.MethodHead {
+		return
+	}
+	b := make([]byte, 0, 96+len(id))
+	b = append(b, `{"error":`...)
+	b = strconv.AppendQuote(b, code)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	if id != "" {
+		b = append(b, `,"request_id":`...)
+		b = strconv.AppendQuote(b, id)
+	}
+	b = append(b, "}\n"...)
+	_, _ = w.Write(b)
+}
