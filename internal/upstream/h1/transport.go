@@ -1,0 +1,277 @@
+// Package h1 is a lean HTTP/1.1 client transport for the gateway's most common
+// upstream request: a bodiless GET, HEAD or OPTIONS to a plain-http backend.
+//
+// net/http.Transport serves every request through two goroutines per
+// connection (a read loop and a write loop) and hands each request and response
+// across channels to them. For a proxy that already has one goroutine per
+// request, those hand-offs are most of the transport's cost. This transport
+// writes the request and reads the response on the caller's goroutine, over a
+// pool of keep-alive connections, and uses the standard library's own request
+// writer and response parser, so framing (Content-Length, chunked, close
+// delimited, HEAD, 204/304) and its checks against malformed responses are the
+// stdlib's.
+//
+// Everything else — https, requests with a body, other methods, upgrades,
+// Expect: 100-continue — goes to the Fallback transport unchanged.
+package h1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"time"
+)
+
+// Transport is an http.RoundTripper; see the package comment for what it takes
+// itself and what it passes to Fallback.
+type Transport struct {
+	// Dial opens a connection to a backend (host:port).
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Fallback serves every request this transport does not take.
+	Fallback http.RoundTripper
+	// MaxIdlePerHost is the number of idle connections kept per backend.
+	MaxIdlePerHost int
+	// IdleTimeout discards idle connections older than this (0: keep).
+	IdleTimeout time.Duration
+
+	pools sync.Map // host:port → *hostPool
+}
+
+type hostPool struct {
+	idle chan *conn
+}
+
+type conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	idleFrom time.Time
+}
+
+// Handles reports whether RoundTrip serves r itself rather than through
+// Fallback.
+func Handles(r *http.Request) bool {
+	if r.URL.Scheme != "http" || (r.Body != nil && r.Body != http.NoBody) || r.ContentLength > 0 {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return false
+	}
+	// Upgrades and 100-continue need the full transport.
+	if r.Header.Get("Upgrade") != "" || r.Header.Get("Expect") != "" {
+		return false
+	}
+	return len(r.TransferEncoding) == 0
+}
+
+// RoundTrip sends r and returns the response, whose Body must be read to EOF
+// and closed for the connection to be reused.
+func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !Handles(r) {
+		return t.Fallback.RoundTrip(r)
+	}
+	addr := r.URL.Host
+	if r.URL.Port() == "" {
+		addr = net.JoinHostPort(r.URL.Hostname(), "80")
+	}
+	hp := t.pool(addr)
+	ctx := r.Context()
+	for {
+		c, reused, err := t.get(ctx, hp, addr)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := t.exchange(ctx, c, r)
+		if err == nil {
+			return resp, nil
+		}
+		_ = c.nc.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// A pooled connection the backend closed while idle fails before any
+		// response byte; the request is bodiless and safe to send again on a
+		// fresh connection, as net/http does.
+		if reused && errors.Is(err, errNothingRead) {
+			continue
+		}
+		return nil, err
+	}
+}
+
+var errNothingRead = errors.New("connection closed before any response byte")
+
+// exchange writes r on c and reads the response head. On success the
+// connection belongs to the response body.
+func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request) (*http.Response, error) {
+	// Cancelling the request unblocks the read by expiring the deadline.
+	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+	if err := r.Write(c.bw); err != nil {
+		stop()
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		stop()
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		stop()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %w", errNothingRead, err)
+	}
+	trace := httptrace.ContextClientTrace(ctx)
+	for {
+		resp, err := http.ReadResponse(c.br, r)
+		if err != nil {
+			stop()
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			// Informational answers (103 Early Hints, ...) are passed on to
+			// the reverse proxy, which forwards them, and the final answer
+			// follows on the same connection.
+			if trace != nil && trace.Got1xxResponse != nil {
+				if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+					stop()
+					return nil, err
+				}
+			}
+			continue
+		}
+		reusable := !resp.Close && !r.Close && resp.StatusCode != http.StatusSwitchingProtocols
+		b := &body{rc: resp.Body, c: c, t: t, addr: r.URL.Host, stop: stop, reusable: reusable}
+		if resp.Body == http.NoBody {
+			b.finish(true)
+			return resp, nil
+		}
+		resp.Body = b
+		return resp, nil
+	}
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (t *Transport) pool(addr string) *hostPool {
+	if p, ok := t.pools.Load(addr); ok {
+		return p.(*hostPool)
+	}
+	n := t.MaxIdlePerHost
+	if n <= 0 {
+		n = 2
+	}
+	p, _ := t.pools.LoadOrStore(addr, &hostPool{idle: make(chan *conn, n)})
+	return p.(*hostPool)
+}
+
+// get returns an idle connection younger than IdleTimeout, or dials a new one.
+func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, bool, error) {
+	for {
+		select {
+		case c := <-hp.idle:
+			if t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout {
+				_ = c.nc.Close()
+				continue
+			}
+			return c, true, nil
+		default:
+		}
+		nc, err := t.Dial(ctx, "tcp", addr)
+		if err != nil {
+			return nil, false, err
+		}
+		return &conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
+	}
+}
+
+// put returns c to its pool, or closes it when the pool is full.
+func (t *Transport) put(addr string, c *conn) {
+	c.idleFrom = time.Now()
+	select {
+	case t.pool(hostPort(addr)).idle <- c:
+	default:
+		_ = c.nc.Close()
+	}
+}
+
+func hostPort(host string) string {
+	if _, _, err := net.SplitHostPort(host); err == nil {
+		return host
+	}
+	return net.JoinHostPort(host, "80")
+}
+
+// CloseIdleConnections closes every idle connection (and the Fallback's).
+func (t *Transport) CloseIdleConnections() {
+	t.pools.Range(func(_, v any) bool {
+		hp := v.(*hostPool)
+		for {
+			select {
+			case c := <-hp.idle:
+				_ = c.nc.Close()
+			default:
+				return true
+			}
+		}
+	})
+	if ci, ok := t.Fallback.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+// body hands the connection back to the pool when the response has been read
+// to its end, and closes it when the reader gives up early.
+type body struct {
+	rc       io.ReadCloser
+	c        *conn
+	t        *Transport
+	addr     string
+	stop     func() bool
+	reusable bool
+	done     bool
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+// finish releases the connection: back to the pool if the whole response was
+// read, nothing extra is buffered, and cancellation did not touch it.
+func (b *body) finish(complete bool) {
+	b.done = true
+	notCancelled := b.stop()
+	if complete && b.reusable && notCancelled && b.c.br.Buffered() == 0 {
+		b.t.put(b.addr, b.c)
+		return
+	}
+	_ = b.c.nc.Close()
+}

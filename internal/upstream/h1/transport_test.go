@@ -1,0 +1,299 @@
+package h1
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingServer is an httptest server that counts the connections it accepts.
+func countingServer(t *testing.T, h http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var conns atomic.Int64
+	s := httptest.NewUnstartedServer(h)
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s, &conns
+}
+
+func newTransport() *Transport {
+	d := &net.Dialer{Timeout: time.Second}
+	fb := &http.Transport{DialContext: d.DialContext}
+	return &Transport{Dial: d.DialContext, Fallback: fb, MaxIdlePerHost: 4, IdleTimeout: time.Minute}
+}
+
+func roundTrip(t *testing.T, tr http.RoundTripper, method, url string, body io.Reader) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
+
+func TestFraming(t *testing.T) {
+	t.Parallel()
+	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/length":
+			w.Header().Set("Content-Length", "5")
+			io.WriteString(w, "hello")
+		case "/chunked":
+			for i := 0; i < 3; i++ {
+				fmt.Fprintf(w, "part%d;", i)
+				w.(http.Flusher).Flush()
+			}
+		case "/nocontent":
+			w.WriteHeader(http.StatusNoContent)
+		case "/notmodified":
+			w.WriteHeader(http.StatusNotModified)
+		default:
+			io.WriteString(w, r.Method+" "+r.URL.RequestURI())
+		}
+	})
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	tests := []struct {
+		method, path string
+		wantStatus   int
+		wantBody     string
+	}{
+		{"GET", "/length", 200, "hello"},
+		{"GET", "/chunked", 200, "part0;part1;part2;"},
+		{"GET", "/nocontent", 204, ""},
+		{"GET", "/notmodified", 304, ""},
+		{"HEAD", "/length", 200, ""},
+		{"OPTIONS", "/x?q=1", 200, "OPTIONS /x?q=1"},
+		{"GET", "/length", 200, "hello"},
+	}
+	for _, tt := range tests {
+		code, body, _ := roundTrip(t, tr, tt.method, s.URL+tt.path, nil)
+		if code != tt.wantStatus || body != tt.wantBody {
+			t.Errorf("%s %s = %d %q, want %d %q", tt.method, tt.path, code, body, tt.wantStatus, tt.wantBody)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("connections opened for %d sequential requests = %d, want 1 (keep-alive)", len(tests), n)
+	}
+}
+
+func TestConnectionCloseIsNotReused(t *testing.T) {
+	t.Parallel()
+	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		io.WriteString(w, "bye")
+	})
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	for i := 0; i < 3; i++ {
+		if code, body, _ := roundTrip(t, tr, "GET", s.URL, nil); code != 200 || body != "bye" {
+			t.Fatalf("GET = %d %q", code, body)
+		}
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("connections = %d, want 3 (server asked to close each)", n)
+	}
+}
+
+func TestStaleIdleConnectionIsRetried(t *testing.T) {
+	t.Parallel()
+	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	roundTrip(t, tr, "GET", s.URL, nil)
+	// The server drops its idle keep-alive connections, as a backend restart
+	// or its idle timeout would.
+	s.CloseClientConnections()
+	if code, body, _ := roundTrip(t, tr, "GET", s.URL, nil); code != 200 || body != "ok" {
+		t.Fatalf("GET on a stale pooled connection = %d %q, want a transparent retry", code, body)
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("connections = %d, want 2", n)
+	}
+}
+
+func TestPartialReadClosesConnection(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("x", 64<<10)
+	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, big) })
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", s.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, body, _ := roundTrip(t, tr, "GET", s.URL, nil); code != 200 || len(body) != len(big) {
+		t.Fatalf("GET after an abandoned body = %d, %d bytes", code, len(body))
+	}
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("connections = %d, want 2 (an unread body must not be reused)", n)
+	}
+}
+
+func TestCancelUnblocksWaitForHeaders(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) { <-release })
+	defer close(release)
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL, nil)
+	done := make(chan error, 1)
+	go func() {
+		_, err := tr.RoundTrip(req)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != context.DeadlineExceeded {
+			t.Fatalf("RoundTrip after deadline = %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RoundTrip did not return after its context expired")
+	}
+}
+
+func TestFallbackTakesWhatItCannot(t *testing.T) {
+	t.Parallel()
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %s", r.Method, b)
+	})
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	if code, body, _ := roundTrip(t, tr, "POST", s.URL, strings.NewReader("payload")); code != 200 || body != "POST payload" {
+		t.Fatalf("POST through fallback = %d %q", code, body)
+	}
+	tests := []struct {
+		name string
+		req  *http.Request
+		want bool
+	}{
+		{"get", mustReq("GET", "http://h/", nil), true},
+		{"head", mustReq("HEAD", "http://h/", nil), true},
+		{"post", mustReq("POST", "http://h/", strings.NewReader("x")), false},
+		{"delete", mustReq("DELETE", "http://h/", nil), false},
+		{"https", mustReq("GET", "https://h/", nil), false},
+		{"upgrade", withHeader(mustReq("GET", "http://h/", nil), "Upgrade", "websocket"), false},
+		{"expect", withHeader(mustReq("GET", "http://h/", nil), "Expect", "100-continue"), false},
+	}
+	for _, tt := range tests {
+		if got := Handles(tt.req); got != tt.want {
+			t.Errorf("Handles(%s) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestInformationalResponsesReachTrace(t *testing.T) {
+	t.Parallel()
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "final")
+	})
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	var got []int
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			got = append(got, code)
+			return nil
+		},
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "final" || len(got) != 1 || got[0] != 103 {
+		t.Fatalf("response %d %q with 1xx %v, want 200 final after [103]", resp.StatusCode, b, got)
+	}
+}
+
+func TestIdleTimeoutDiscardsOldConnections(t *testing.T) {
+	t.Parallel()
+	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := newTransport()
+	tr.IdleTimeout = time.Nanosecond
+	defer tr.CloseIdleConnections()
+	roundTrip(t, tr, "GET", s.URL, nil)
+	roundTrip(t, tr, "GET", s.URL, nil)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("connections = %d, want 2 (the idle one expired)", n)
+	}
+}
+
+func mustReq(method, url string, body io.Reader) *http.Request {
+	r, err := http.NewRequest(method, url, body)
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+func withHeader(r *http.Request, k, v string) *http.Request {
+	r.Header.Set(k, v)
+	return r
+}
+
+func BenchmarkRoundTrip(b *testing.B) {
+	payload := strings.Repeat("x", 1024)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, payload) }))
+	defer s.Close()
+	d := &net.Dialer{}
+	std := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 64}
+	for _, bc := range []struct {
+		name string
+		rt   http.RoundTripper
+	}{
+		{"h1", &Transport{Dial: d.DialContext, Fallback: std, MaxIdlePerHost: 64}},
+		{"stdlib", std},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			req, _ := http.NewRequest("GET", s.URL, nil)
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				resp, err := bc.rt.RoundTrip(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}

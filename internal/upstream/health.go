@@ -1,0 +1,154 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/altair-gateway/altair/internal/config"
+)
+
+// Health check types.
+const (
+	checkHTTP = "http"
+	checkTCP  = "tcp"
+)
+
+// healthConfig is a pool's active health settings, with unusable values replaced.
+type healthConfig struct {
+	disabled bool
+	kind     string
+	path     string
+	expected int
+	interval time.Duration
+	timeout  time.Duration
+	rise     int64
+	fall     int64
+}
+
+func newHealthConfig(c config.HealthCheck) (healthConfig, error) {
+	h := healthConfig{
+		disabled: c.Disabled,
+		kind:     c.Type,
+		path:     c.Path,
+		expected: c.ExpectedStatus,
+		interval: c.Interval,
+		timeout:  c.Timeout,
+		rise:     int64(max(1, c.Rise)),
+		fall:     int64(max(1, c.Fall)),
+	}
+	if h.kind == "" {
+		h.kind = checkTCP
+		if h.path != "" {
+			h.kind = checkHTTP
+		}
+	}
+	if h.kind != checkHTTP && h.kind != checkTCP {
+		return h, fmt.Errorf("unknown health check type %q", c.Type)
+	}
+	if h.interval <= 0 {
+		h.interval = 10 * time.Second
+	}
+	if h.timeout <= 0 || h.timeout > h.interval {
+		h.timeout = min(2*time.Second, h.interval)
+	}
+	return h, nil
+}
+
+// healthClient returns the client for HTTP probes. It shares the pool's
+// transport and does not follow redirects: a 3xx is an answer.
+func (p *Pool) healthClient() *http.Client {
+	return &http.Client{
+		Transport: p.transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// checkLoop probes b at once and then every interval until ctx is done.
+func (p *Pool) checkLoop(ctx context.Context, client *http.Client, b *backend) {
+	t := time.NewTicker(p.health.interval)
+	defer t.Stop()
+	for {
+		err := p.probe(ctx, client, b)
+		if ctx.Err() != nil {
+			return // a probe cut short by Close says nothing about the backend
+		}
+		p.recordProbe(b, err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// probe runs one health check of b; nil means it passed.
+func (p *Pool) probe(ctx context.Context, client *http.Client, b *backend) error {
+	ctx, cancel := context.WithTimeout(ctx, p.health.timeout)
+	defer cancel()
+	if p.health.kind == checkTCP {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", hostPort(b.target))
+		if err != nil {
+			return fmt.Errorf("dial: %w", err)
+		}
+		return conn.Close()
+	}
+	u := *b.target
+	u.Path = joinPath(b.target.Path, p.health.path)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("build probe: %w", err)
+	}
+	req.Header.Set("User-Agent", "altair-health-check")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	_ = resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 400
+	if p.health.expected != 0 {
+		ok = resp.StatusCode == p.health.expected
+	}
+	if !ok {
+		return fmt.Errorf("probe: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// recordProbe applies one probe result: rise consecutive passes make b healthy,
+// fall consecutive failures make it unhealthy.
+func (p *Pool) recordProbe(b *backend, err error) {
+	s := b.state
+	if err == nil {
+		s.fails.Store(0)
+		if s.passes.Add(1) >= p.health.rise && !s.healthy.Load() {
+			s.healthy.Store(true)
+			p.logger.Info("backend healthy", "pool", p.name, "backend", b.name)
+		}
+		return
+	}
+	s.passes.Store(0)
+	if s.fails.Add(1) >= p.health.fall && s.healthy.Load() {
+		s.healthy.Store(false)
+		p.logger.Warn("backend unhealthy", "pool", p.name, "backend", b.name, "error", err.Error())
+	}
+}
+
+// hostPort returns u's host with its port, defaulting to the scheme's.
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	if u.Scheme == "https" {
+		return net.JoinHostPort(u.Hostname(), "443")
+	}
+	return net.JoinHostPort(u.Hostname(), "80")
+}

@@ -1,0 +1,593 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/altair-gateway/altair/internal/httperr"
+)
+
+// RouteOptions configure the proxy handler of one route.
+type RouteOptions struct {
+	// Route is the route's name, for logs.
+	Route string
+	// Timeout bounds the time from sending the first attempt to receiving the
+	// response headers, across all attempts and backoffs; when it elapses the
+	// client gets 504. Once headers have arrived the body may stream for as long
+	// as it lasts (SSE, downloads, WebSocket). Zero means no limit.
+	Timeout time.Duration
+	// RewriteRequest, if set, is called last in the Rewrite hook with the
+	// outgoing request (the route's request header operations).
+	RewriteRequest func(out *http.Request)
+	// ModifyResponse, if set, changes the upstream response before it is copied
+	// to the client (the route's response header operations).
+	ModifyResponse func(*http.Response) error
+}
+
+// drainLimit bounds how much of a discarded response body is read so that its
+// connection can be reused.
+const drainLimit = 64 << 10
+
+// Handler returns the proxy handler for one route using this pool. Routes that
+// share a pool share its balancer, backend state and transport.
+//
+// The gateway has already put the final upstream path in r.URL.Path (with
+// r.URL.RawPath empty); the outgoing URL is the backend's base URL joined with it,
+// with the query unchanged, and the client's Host header is kept.
+func (p *Pool) Handler(o RouteOptions) http.Handler {
+	h := &routeHandler{pool: p, opts: o}
+	h.proxy = &httputil.ReverseProxy{
+		Rewrite:   h.rewrite,
+		Transport: (*routeTransport)(h),
+		// Zero: ReverseProxy already flushes at once for text/event-stream and
+		// for responses of unknown length; everything else is buffered.
+		FlushInterval:  0,
+		ErrorLog:       slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug),
+		ErrorHandler:   h.serveError,
+		ModifyResponse: o.ModifyResponse,
+		BufferPool:     &p.buffers,
+	}
+	return h
+}
+
+// copyBufferSize is the size of the buffers that copy response bodies (the
+// size ReverseProxy allocates per request without a pool).
+const copyBufferSize = 32 << 10
+
+// bufferPool recycles response copy buffers across a pool's routes.
+type bufferPool struct{ pool sync.Pool }
+
+// Get returns a buffer of copyBufferSize bytes.
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.pool.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, copyBufferSize)
+}
+
+// Put recycles buf.
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) != copyBufferSize {
+		return
+	}
+	buf = buf[:copyBufferSize]
+	b.pool.Put(&buf)
+}
+
+// routeHandler is the proxy handler of one route.
+type routeHandler struct {
+	pool  *Pool
+	opts  RouteOptions
+	proxy *httputil.ReverseProxy
+}
+
+// routeTransport is the RoundTripper of a route's ReverseProxy: it picks a
+// backend per attempt, retries and enforces the route timeout.
+type routeTransport routeHandler
+
+// reqState is the per-request state shared by ServeHTTP, the Rewrite hook, the
+// RoundTripper and the error handler, all of which run on the request's goroutine
+// (the timer only cancels the context).
+type reqState struct {
+	inbound  context.Context // the client's context: done means the client went away
+	cancel   context.CancelCauseFunc
+	timer    *time.Timer
+	trusted  bool
+	attempts int
+	backend  string // the last backend tried
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// stopTimer stops the route timer; it reports false when the timer had already
+// fired (the request has timed out).
+func (st *reqState) stopTimer() bool {
+	if st.timer == nil {
+		return true
+	}
+	return st.timer.Stop()
+}
+
+// ServeHTTP proxies r to the pool.
+func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	st := &reqState{inbound: r.Context(), cancel: cancel}
+	defer st.stopTimer()
+	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
+}
+
+// rewrite is the ReverseProxy Rewrite hook. ReverseProxy has already removed
+// hop-by-hop and X-Forwarded-* headers from pr.Out; the backend is chosen later,
+// per attempt, by the RoundTripper.
+func (h *routeHandler) rewrite(pr *httputil.ProxyRequest) {
+	trusted := h.pool.trust(pr.In)
+	if st := stateFrom(pr.In.Context()); st != nil {
+		st.trusted = trusted
+	}
+	if trusted {
+		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
+			pr.Out.Header["X-Forwarded-For"] = slices.Clone(v) // so the peer is appended
+		}
+	}
+	pr.SetXForwarded()
+	if trusted {
+		for _, k := range [...]string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v := pr.In.Header[k]; len(v) > 0 {
+				pr.Out.Header[k] = slices.Clone(v)
+			}
+		}
+	}
+	pr.Out.URL.RawPath = ""
+	if h.opts.RewriteRequest != nil {
+		h.opts.RewriteRequest(pr.Out)
+	}
+}
+
+// RoundTrip sends out to one backend after another until an attempt succeeds, is
+// not retryable, or attempts, budget or time run out.
+func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
+	h := (*routeHandler)(t)
+	p := h.pool
+	ctx := out.Context()
+	st := stateFrom(ctx)
+	if st == nil {
+		st = &reqState{inbound: ctx}
+	}
+	ps := p.shared
+	ps.active.Add(1)
+	defer ps.active.Add(-1)
+
+	body, err := p.prepareBody(out)
+	if err != nil {
+		return nil, err
+	}
+	if h.opts.Timeout > 0 && st.timer == nil && st.cancel != nil {
+		cancel := st.cancel
+		st.timer = time.AfterFunc(h.opts.Timeout, func() { cancel(ErrTimeout) })
+	}
+
+	var f filter
+	if p.algorithm == AlgorithmIPHash {
+		f.hash = hashString(clientIP(out, st.trusted))
+	}
+	b, probe := p.next(&f)
+	if b == nil {
+		return nil, fmt.Errorf("pool %q: %w", p.name, ErrNoBackend)
+	}
+	idempotent := isIdempotent(out)
+	upgrade := out.Header.Get("Upgrade") != ""
+	for attempt := 1; ; attempt++ {
+		st.attempts, st.backend = attempt, b.name
+		resp, err := p.send(out, b, body)
+		if attempt > 1 {
+			ps.retries.Add(-1)
+		}
+		o := outcomeOf(ctx, st.inbound, resp, err)
+		p.record(b, probe, o)
+		if err != nil {
+			err = p.attemptError(ctx, b, err)
+			p.debugAttempt(ctx, h, out, b, attempt, err)
+		}
+
+		retry := attempt < p.cfg.Retry.Attempts && body.replayable() && ctx.Err() == nil
+		switch {
+		case !retry:
+		case err != nil:
+			retry = idempotent || isDialError(err)
+		default:
+			retry = idempotent && !upgrade && slices.Contains(p.cfg.Retry.OnStatus, resp.StatusCode)
+		}
+		if retry && p.acquireRetry() {
+			f.tried |= 1 << (uint(b.idx) & 63)
+			if nb, nprobe := p.next(&f); nb != nil {
+				discard(resp)
+				if werr := p.backoff(ctx, attempt); werr != nil {
+					ps.retries.Add(-1)
+					p.record(nb, nprobe, outcomeUnknown)
+					return nil, werr
+				}
+				b, probe = nb, nprobe
+				continue
+			}
+			ps.retries.Add(-1)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !st.stopTimer() {
+			// The route timeout fired as the headers arrived.
+			discard(resp)
+			return nil, fmt.Errorf("backend %s: %w", b.name, ErrTimeout)
+		}
+		return resp, nil
+	}
+}
+
+// next picks a backend for the next attempt: one not yet tried if possible,
+// otherwise any available one.
+func (p *Pool) next(f *filter) (*backend, bool) {
+	now := p.now().UnixNano()
+	f.now = now
+	f.ignoreHealth = p.panicking(now)
+	b, probe := p.pick(*f)
+	if b == nil && f.tried != 0 {
+		g := *f
+		g.tried = 0
+		b, probe = p.pick(g)
+	}
+	return b, probe
+}
+
+// send makes one attempt on b. The returned response's body decrements b's
+// in-flight count when closed.
+func (p *Pool) send(out *http.Request, b *backend, body requestBody) (*http.Response, error) {
+	r := new(http.Request)
+	*r = *out
+	u := *out.URL
+	u.Scheme = b.target.Scheme
+	u.Host = b.target.Host
+	u.Path = joinPath(b.target.Path, out.URL.Path)
+	u.RawPath = ""
+	r.URL = &u
+	body.apply(r)
+
+	s := b.state
+	s.requests.Add(1)
+	s.inFlight.Add(1)
+	resp, err := p.transport.RoundTrip(r)
+	if err != nil {
+		s.inFlight.Add(-1)
+		return nil, err
+	}
+	resp.Body = trackBody(resp.Body, s)
+	return resp, nil
+}
+
+// attemptError wraps the error of an attempt on b, marking a route timeout.
+func (p *Pool) attemptError(ctx context.Context, b *backend, err error) error {
+	if errors.Is(context.Cause(ctx), ErrTimeout) {
+		return fmt.Errorf("backend %s: %w: %w", b.name, ErrTimeout, err)
+	}
+	return fmt.Errorf("backend %s: %w", b.name, err)
+}
+
+func (p *Pool) debugAttempt(ctx context.Context, h *routeHandler, out *http.Request, b *backend, attempt int, err error) {
+	if !p.logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	p.logger.Debug("upstream attempt failed", "route", h.opts.Route, "pool", p.name,
+		"backend", b.name, "request_id", out.Header.Get(httperr.RequestIDHeader),
+		"attempts", attempt, "error", err.Error())
+}
+
+// outcomeOf classifies an attempt for the breaker and passive health.
+func outcomeOf(ctx, inbound context.Context, resp *http.Response, err error) outcome {
+	switch {
+	case err == nil && resp.StatusCode >= 500:
+		return outcomeFailure
+	case err == nil:
+		return outcomeSuccess
+	case inbound.Err() != nil && !errors.Is(context.Cause(ctx), ErrTimeout):
+		return outcomeUnknown // the client went away; says nothing about the backend
+	default:
+		return outcomeFailure
+	}
+}
+
+// acquireRetry takes a slot of the pool's retry budget: retries in flight may not
+// exceed Budget times the requests in flight, with a floor of minRetries
+// (Envoy's retry_budget). It reports false when the budget is spent.
+func (p *Pool) acquireRetry() bool {
+	ps := p.shared
+	limit := max(minRetries, int64(p.cfg.Retry.Budget*float64(ps.active.Load())))
+	if ps.retries.Add(1) > limit {
+		ps.retries.Add(-1)
+		return false
+	}
+	return true
+}
+
+// minRetries is the retry budget's floor of concurrent retries.
+const minRetries = 3
+
+// backoff waits before retry number n (1 for the first retry): full jitter over
+// Backoff*2^(n-1), capped at MaxBackoff. It returns the context's error if the
+// request is cancelled or times out first.
+func (p *Pool) backoff(ctx context.Context, n int) error {
+	c := p.cfg.Retry
+	d := c.MaxBackoff
+	if shift := n - 1; shift < 32 {
+		if e := c.Backoff << shift; e > 0 && (e < d || d <= 0) {
+			d = e
+		}
+	}
+	if d > 0 {
+		d = rand.N(d)
+	}
+	if d <= 0 {
+		return ctxError(ctx)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctxError(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// ctxError returns nil while ctx is live, otherwise its error, marked as a
+// timeout when the route timer cancelled it.
+func ctxError(ctx context.Context) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, ErrTimeout) {
+		return fmt.Errorf("wait to retry: %w", cause)
+	}
+	return fmt.Errorf("wait to retry: %w", ctx.Err())
+}
+
+// discard drains (bounded) and closes a response that will not be forwarded.
+func discard(resp *http.Response) {
+	if resp == nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	_ = resp.Body.Close()
+}
+
+// isIdempotent reports whether r may be retried after it was (possibly) sent.
+func isIdempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return r.Header.Get("Idempotency-Key") != ""
+}
+
+// isDialError reports whether err happened while connecting, before any byte of
+// the request was sent, so that any request may be retried.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// clientIP is the ip-hash key: the TCP peer, or the first X-Forwarded-For entry
+// when the peer is a trusted proxy.
+func clientIP(r *http.Request, trusted bool) string {
+	if trusted {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if ip := strings.TrimSpace(first); ip != "" {
+				return ip
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// joinPath joins a backend's base path (no trailing slash) and a request path
+// with exactly one slash.
+func joinPath(base, p string) string {
+	switch {
+	case base == "" && p == "":
+		return "/"
+	case base == "":
+		if p[0] != '/' {
+			return "/" + p
+		}
+		return p
+	case p == "":
+		return base + "/"
+	case p[0] == '/':
+		return base + p
+	}
+	return base + "/" + p
+}
+
+// errRequestBody marks a failure to read the client's request body.
+var errRequestBody = errors.New("read request body")
+
+// requestBody is a request body prepared for one or more attempts.
+type requestBody struct {
+	buf     []byte    // the whole body when replayable
+	stream  io.Reader // the body to send once, when it is not replayable
+	hasBody bool
+}
+
+// replayable reports whether the body can be sent again.
+func (b requestBody) replayable() bool { return b.stream == nil }
+
+// apply sets r's body for one attempt.
+func (b requestBody) apply(r *http.Request) {
+	switch {
+	case !b.hasBody:
+		r.Body, r.GetBody, r.ContentLength = nil, nil, 0
+	case b.stream != nil:
+		r.Body, r.GetBody = io.NopCloser(b.stream), nil
+	default:
+		buf := b.buf
+		r.ContentLength = int64(len(buf))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		r.Body, _ = r.GetBody()
+	}
+}
+
+// prepareBody buffers out's body up to Retry.MaxBodyBytes so that it can be
+// replayed. A larger body is streamed (the buffered part, then the rest) and not
+// retried.
+func (p *Pool) prepareBody(out *http.Request) (requestBody, error) {
+	if out.Body == nil || out.Body == http.NoBody {
+		return requestBody{}, nil
+	}
+	limit := p.cfg.Retry.MaxBodyBytes
+	if p.cfg.Retry.Attempts == 1 || limit <= 0 || out.ContentLength > limit {
+		return requestBody{stream: out.Body, hasBody: true}, nil
+	}
+	var buf []byte
+	var err error
+	if out.ContentLength > 0 {
+		buf = make([]byte, out.ContentLength)
+		_, err = io.ReadFull(out.Body, buf)
+	} else {
+		buf, err = io.ReadAll(io.LimitReader(out.Body, limit+1))
+	}
+	if err != nil {
+		return requestBody{}, fmt.Errorf("%w: %w", errRequestBody, err)
+	}
+	if int64(len(buf)) > limit {
+		return requestBody{stream: io.MultiReader(bytes.NewReader(buf), out.Body), hasBody: true}, nil
+	}
+	return requestBody{buf: buf, hasBody: len(buf) > 0}, nil
+}
+
+// trackBody wraps a response body so that closing it ends the attempt's
+// in-flight count. A 101 response's body is also writable (the upgraded
+// connection), and stays so.
+func trackBody(rc io.ReadCloser, s *backendState) io.ReadCloser {
+	t := &trackedBody{ReadCloser: rc, state: s}
+	if _, ok := rc.(io.Writer); ok {
+		return trackedConn{t}
+	}
+	return t
+}
+
+type trackedBody struct {
+	io.ReadCloser
+	state *backendState
+	done  atomic.Bool
+}
+
+func (t *trackedBody) Close() error {
+	err := t.ReadCloser.Close()
+	if t.done.CompareAndSwap(false, true) {
+		t.state.inFlight.Add(-1)
+	}
+	return err
+}
+
+type trackedConn struct{ *trackedBody }
+
+func (t trackedConn) Write(b []byte) (int, error) {
+	return t.ReadCloser.(io.Writer).Write(b)
+}
+
+// serveError is the ReverseProxy error handler: it maps err to a status with
+// statusOf, logs, and writes the JSON error, unless the client has gone away.
+func (h *routeHandler) serveError(w http.ResponseWriter, r *http.Request, err error) {
+	p := h.pool
+	st := stateFrom(r.Context())
+	if st == nil {
+		st = &reqState{inbound: r.Context()}
+	}
+	status, code := statusOf(r.Context(), st.inbound, err)
+	args := []any{
+		"route", h.opts.Route, "pool", p.name, "backend", st.backend,
+		"request_id", r.Header.Get(httperr.RequestIDHeader), "error", err.Error(),
+		"status", status, "attempts", st.attempts,
+	}
+	if status == StatusClientClosedRequest {
+		p.logger.Debug("client went away", args...)
+		return
+	}
+	if ok, suppressed := p.warn.allow(p.now().UnixNano()); ok {
+		if suppressed > 0 {
+			args = append(args, "suppressed", suppressed)
+		}
+		p.logger.Warn("upstream error", args...)
+	}
+	httperr.Write(w, r, status, code)
+}
+
+// StatusClientClosedRequest is the non-standard status (nginx's 499) logged when
+// the client went away before the upstream answered; nothing is written.
+const StatusClientClosedRequest = 499
+
+// statusOf is the one place that maps a proxy error to the client's status and
+// error code. ctx is the proxied request's context, inbound the client's.
+func statusOf(ctx, inbound context.Context, err error) (int, string) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, ErrTimeout), errors.Is(context.Cause(ctx), ErrTimeout),
+		errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, httperr.CodeGatewayTimeout
+	case inbound.Err() != nil, errors.Is(err, context.Canceled):
+		return StatusClientClosedRequest, ""
+	case errors.Is(err, ErrNoBackend):
+		return http.StatusServiceUnavailable, httperr.CodeUnavailable
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, httperr.CodeRequestTooLarge
+	case errors.Is(err, errRequestBody):
+		return http.StatusBadRequest, httperr.CodeBadRequest
+	default:
+		return http.StatusBadGateway, httperr.CodeBadGateway
+	}
+}
+
+// rateLimit lets through at most warnPerSecond log lines a second and counts the
+// rest, so a failing backend cannot flood the log. Lock-free.
+type rateLimit struct {
+	second     atomic.Int64
+	count      atomic.Int64
+	suppressed atomic.Int64
+}
+
+const warnPerSecond = 10
+
+func (l *rateLimit) allow(now int64) (ok bool, suppressed int64) {
+	sec := now / int64(time.Second)
+	if cur := l.second.Load(); cur != sec && l.second.CompareAndSwap(cur, sec) {
+		l.count.Store(0)
+	}
+	if l.count.Add(1) <= warnPerSecond {
+		return true, l.suppressed.Swap(0)
+	}
+	l.suppressed.Add(1)
+	return false, 0
+}
