@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/upstream/h1"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -65,7 +66,7 @@ type Pool struct {
 	algorithm string
 	backends  []*backend
 	balancer  balancer
-	transport *http.Transport
+	transport transport
 	shared    *poolState
 	logger    *slog.Logger
 	now       func() time.Time
@@ -197,15 +198,24 @@ func parseBackendURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// newTransport builds the pool's connection pool. There is no
-// ResponseHeaderTimeout: the route timeout bounds the wait for headers.
-func newTransport(c config.Transport, backends int) *http.Transport {
+// transport is the pool's connection pool towards its backends.
+type transport interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// newTransport builds the pool's connection pool: the lean h1 transport for
+// bodiless reads to plain-http backends (most of a gateway's traffic), over
+// net/http's Transport for everything else (TLS, HTTP/2, bodies, upgrades).
+// There is no ResponseHeaderTimeout: the route timeout bounds the wait for
+// headers.
+func newTransport(c config.Transport, backends int) transport {
 	dialTimeout := c.DialTimeout
 	if dialTimeout <= 0 {
 		dialTimeout = 5 * time.Second
 	}
 	d := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
-	return &http.Transport{
+	std := &http.Transport{
 		Proxy:                 nil, // never from the environment
 		DialContext:           d.DialContext,
 		ForceAttemptHTTP2:     true,
@@ -214,6 +224,12 @@ func newTransport(c config.Transport, backends int) *http.Transport {
 		IdleConnTimeout:       c.IdleConnTimeout,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
+	}
+	return &h1.Transport{
+		Dial:           d.DialContext,
+		Fallback:       std,
+		MaxIdlePerHost: c.MaxIdleConns,
+		IdleTimeout:    c.IdleConnTimeout,
 	}
 }
 
