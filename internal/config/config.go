@@ -1,0 +1,274 @@
+// Package config defines Altair's configuration schema, its defaults, how it is
+// loaded from YAML and the environment, and how it is validated.
+//
+// The schema is the contract between operators and the gateway: every field has a
+// yaml tag, a unit and a default, and Validate reports problems with the YAML path
+// and line of the offending key.
+package config
+
+import "time"
+
+// Config is the whole gateway configuration after defaults, the YAML file and the
+// environment have been merged.
+type Config struct {
+	// Server configures the listener and its hardening limits.
+	Server Server `yaml:"server"`
+	// Log configures structured logging.
+	Log Log `yaml:"log"`
+	// Defaults holds the settings that every upstream and route inherits unless it
+	// sets its own.
+	Defaults Defaults `yaml:"defaults"`
+	// Upstreams are named pools of backends that routes refer to by name.
+	Upstreams map[string]*Upstream `yaml:"upstreams"`
+	// Routes are matched against each request; the most specific match wins.
+	Routes []Route `yaml:"routes"`
+
+	// Source names where the config came from (a file path, or "environment").
+	Source string `yaml:"-"`
+	// lines maps YAML paths such as "routes[2].backends[0].url" to line numbers.
+	lines map[string]int
+}
+
+// Server configures the client-facing listener.
+type Server struct {
+	// Listen is the bind address (GATEWAY_PORT). Default ":9777". A bare port
+	// number such as "9777" is accepted.
+	Listen string `yaml:"listen"`
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes keep-alive connections idle this long. Default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes caps the size of request headers, in bytes. Default 65536.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// ShutdownTimeout bounds the graceful drain on SIGINT/SIGTERM. Default 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
+	// believed (TRUSTED_PROXIES, comma-separated). Default: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error (LOG_LEVEL). Default info.
+	Level string `yaml:"level"`
+	// Format is json or text. Default json.
+	Format string `yaml:"format"`
+}
+
+// Defaults are inherited by every upstream and route that leaves a field unset
+// (zero).
+type Defaults struct {
+	// Timeout is a route's default time limit from sending the request upstream to
+	// receiving the response headers, across all attempts (CONNECTION_TIMEOUT).
+	// Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// UpstreamSettings are the defaults for every upstream.
+	UpstreamSettings `yaml:",inline"`
+}
+
+// Upstream is a named pool of backends with its balancing, health and resilience
+// settings.
+type Upstream struct {
+	// Backends are the pool's members.
+	Backends []Backend `yaml:"backends"`
+	// UpstreamSettings override the defaults for this pool.
+	UpstreamSettings `yaml:",inline"`
+}
+
+// UpstreamSettings are the per-pool settings that can also be given as defaults.
+type UpstreamSettings struct {
+	// LoadBalancing is round-robin, least-conn, ip-hash or weighted
+	// (LOAD_BALANCING_ALGO). Default least-conn.
+	LoadBalancing string `yaml:"load_balancing"`
+	// PanicThreshold is the share of unhealthy backends (0..1) above which the pool
+	// balances across all its backends instead of overloading the few left.
+	// Default 0.5. Set 1 to never panic.
+	PanicThreshold float64 `yaml:"panic_threshold"`
+	// HealthCheck configures active health checks.
+	HealthCheck HealthCheck `yaml:"health_check"`
+	// PassiveHealth configures outlier ejection from live traffic.
+	PassiveHealth PassiveHealth `yaml:"passive_health"`
+	// CircuitBreaker configures the per-backend breaker.
+	CircuitBreaker CircuitBreaker `yaml:"circuit_breaker"`
+	// Retry configures retries across backends.
+	Retry Retry `yaml:"retry"`
+	// Transport configures connections to the backends.
+	Transport Transport `yaml:"transport"`
+}
+
+// Backend is one member of a pool.
+type Backend struct {
+	// URL is the backend's base URL, http or https, optionally with a path prefix.
+	URL string `yaml:"url"`
+	// Weight is the backend's relative share of traffic. Default 1.
+	Weight int `yaml:"weight"`
+}
+
+// HealthCheck configures active probing of each backend.
+type HealthCheck struct {
+	// Disabled turns active health checks off for the pool.
+	Disabled bool `yaml:"disabled"`
+	// Type is http or tcp. Default http when Path is set, tcp otherwise.
+	Type string `yaml:"type"`
+	// Path is the HTTP path probed on each backend, e.g. /healthz.
+	Path string `yaml:"path"`
+	// ExpectedStatus is the status a healthy backend answers. Default: any 2xx or 3xx.
+	ExpectedStatus int `yaml:"expected_status"`
+	// Interval between probes (HEALTH_CHECK_INTERVAL). Default 10s.
+	Interval time.Duration `yaml:"interval"`
+	// Timeout of one probe. Default 2s (capped at Interval).
+	Timeout time.Duration `yaml:"timeout"`
+	// Rise is how many consecutive passing probes mark a backend healthy. Default 2.
+	Rise int `yaml:"rise"`
+	// Fall is how many consecutive failing probes mark a backend unhealthy. Default 3.
+	Fall int `yaml:"fall"`
+}
+
+// PassiveHealth configures outlier ejection based on live traffic.
+type PassiveHealth struct {
+	// Disabled turns outlier ejection off for the pool.
+	Disabled bool `yaml:"disabled"`
+	// ConsecutiveFailures (5xx or transport errors) that eject a backend. Default 5.
+	ConsecutiveFailures int `yaml:"consecutive_failures"`
+	// EjectionTime is how long an ejected backend stays out. Default 30s.
+	EjectionTime time.Duration `yaml:"ejection_time"`
+	// MaxEjectedShare caps the share of a pool (0..1) that may be ejected at once;
+	// at least one backend may always be ejected. Default 0.5.
+	MaxEjectedShare float64 `yaml:"max_ejected_share"`
+}
+
+// CircuitBreaker configures the per-backend breaker.
+type CircuitBreaker struct {
+	// Disabled turns the breaker off for the pool.
+	Disabled bool `yaml:"disabled"`
+	// MaxFailures is the number of consecutive failures that open the breaker
+	// (CIRCUIT_BREAKER_MAX). Default 5.
+	MaxFailures int `yaml:"max_failures"`
+	// Timeout is how long the breaker stays open before half-open
+	// (CIRCUIT_BREAKER_TIMEOUT). Default 30s.
+	Timeout time.Duration `yaml:"timeout"`
+	// MinRequests is the request volume a backend must have seen since the breaker
+	// last closed before it may open. Default: MaxFailures.
+	MinRequests int `yaml:"min_requests"`
+}
+
+// Retry configures retries of failed attempts on other backends.
+type Retry struct {
+	// Attempts is the total number of tries, the first included. Default 3. 1 means
+	// no retries.
+	Attempts int `yaml:"attempts"`
+	// Backoff is the base of the exponential backoff (base * 2^n, with jitter).
+	// Default 100ms.
+	Backoff time.Duration `yaml:"backoff"`
+	// MaxBackoff caps one backoff wait. Default 1s.
+	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// Budget is the largest share of a pool's requests that may be retries (0..1).
+	// Default 0.2.
+	Budget float64 `yaml:"budget"`
+	// MaxBodyBytes is the largest request body buffered so it can be replayed.
+	// Larger bodies are streamed and not retried. Default 65536.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// OnStatus lists upstream statuses that are retried for idempotent requests.
+	// Default [502, 503, 504].
+	OnStatus []int `yaml:"on_status"`
+}
+
+// Transport configures the connection pool towards backends.
+type Transport struct {
+	// MaxIdleConns is the number of idle keep-alive connections kept per backend
+	// (MAX_IDLE_CONNS). Default 100.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+	// IdleConnTimeout closes idle upstream connections (IDLE_CONN_TIMEOUT).
+	// Default 90s.
+	IdleConnTimeout time.Duration `yaml:"idle_conn_timeout"`
+	// DialTimeout bounds establishing a TCP connection. Default 5s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+}
+
+// Route maps matching requests to an upstream.
+type Route struct {
+	// Name identifies the route in logs, metrics and /stats. Required and unique.
+	Name string `yaml:"name"`
+	// Match selects the requests this route takes.
+	Match Match `yaml:"match"`
+	// StripPrefix removes the matched prefix before forwarding.
+	StripPrefix bool `yaml:"strip_prefix"`
+	// Rewrite replaces the forwarded path with a template: {param} inserts a path
+	// parameter, {path} the whole cleaned path and {suffix} the part after a
+	// matched prefix.
+	Rewrite string `yaml:"rewrite"`
+	// RequestHeaders are changed before forwarding.
+	RequestHeaders HeaderOps `yaml:"request_headers"`
+	// ResponseHeaders are changed before answering the client.
+	ResponseHeaders HeaderOps `yaml:"response_headers"`
+	// Timeout overrides Defaults.Timeout for this route.
+	Timeout time.Duration `yaml:"timeout"`
+	// RequireAuth marks the route as needing an authenticated caller.
+	RequireAuth bool `yaml:"require_auth"`
+	// Upstream names an entry of Config.Upstreams. Exactly one of Upstream and
+	// Backends is set.
+	Upstream string `yaml:"upstream"`
+	// Backends is a shorthand for a pool of its own with default settings, named
+	// after the route.
+	Backends []Backend `yaml:"backends"`
+}
+
+// Match selects requests. Every condition given must hold; an empty Match takes
+// every request.
+type Match struct {
+	// Hosts are exact host names or wildcards such as *.example.com (one or more
+	// labels). Empty means any host.
+	Hosts []string `yaml:"hosts"`
+	// Methods are HTTP methods. Empty means any method.
+	Methods []string `yaml:"methods"`
+	// Prefix matches the path on segment boundaries: /api matches /api and /api/x
+	// but not /apix. At most one of Prefix and Path.
+	Prefix string `yaml:"prefix"`
+	// Path matches the whole path; {name} matches one segment and a final
+	// {name...} matches the rest.
+	Path string `yaml:"path"`
+	// Headers must be present with exactly these values; "*" means present with
+	// any value.
+	Headers map[string]string `yaml:"headers"`
+	// Query parameters must be present with exactly these values; "*" means
+	// present with any value.
+	Query map[string]string `yaml:"query"`
+}
+
+// HeaderOps change a header set: Remove first, then Set, then Add.
+type HeaderOps struct {
+	// Set replaces any existing values.
+	Set map[string]string `yaml:"set"`
+	// Add appends a value.
+	Add map[string]string `yaml:"add"`
+	// Remove deletes headers by name.
+	Remove []string `yaml:"remove"`
+}
+
+// Line returns the line in the source YAML of the key at path, such as
+// "routes[1].backends[0].url", or of its nearest ancestor that has one; 0 when
+// unknown (for example for values from the environment).
+func (c *Config) Line(path string) int {
+	if c == nil || c.lines == nil {
+		return 0
+	}
+	for p := path; p != ""; p = parentPath(p) {
+		if l, ok := c.lines[p]; ok {
+			return l
+		}
+	}
+	return 0
+}
+
+// parentPath drops the last element of a YAML path: "a.b[2]" → "a.b", "a.b" → "a".
+func parentPath(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		switch p[i] {
+		case '.':
+			return p[:i]
+		case '[':
+			return p[:i]
+		}
+	}
+	return ""
+}

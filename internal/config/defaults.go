@@ -1,0 +1,296 @@
+package config
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Built-in defaults. They are constants so that no caller can change them for
+// everyone else; ApplyDefaults is the one place that uses them.
+const (
+	defaultListen            = ":9777"
+	defaultReadHeaderTimeout = 10 * time.Second
+	defaultIdleTimeout       = 120 * time.Second
+	defaultMaxHeaderBytes    = 65536
+	defaultShutdownTimeout   = 30 * time.Second
+	defaultLogLevel          = "info"
+	defaultLogFormat         = "json"
+	defaultRouteTimeout      = 30 * time.Second
+
+	defaultLoadBalancing  = "least-conn"
+	defaultPanicThreshold = 0.5
+
+	defaultHealthInterval = 10 * time.Second
+	defaultHealthTimeout  = 2 * time.Second
+	defaultHealthRise     = 2
+	defaultHealthFall     = 3
+
+	defaultConsecutiveFailures = 5
+	defaultEjectionTime        = 30 * time.Second
+	defaultMaxEjectedShare     = 0.5
+
+	defaultBreakerMaxFailures = 5
+	defaultBreakerTimeout     = 30 * time.Second
+
+	defaultRetryAttempts     = 3
+	defaultRetryBackoff      = 100 * time.Millisecond
+	defaultRetryMaxBackoff   = time.Second
+	defaultRetryBudget       = 0.2
+	defaultRetryMaxBodyBytes = 65536
+
+	defaultMaxIdleConns    = 100
+	defaultIdleConnTimeout = 90 * time.Second
+	defaultDialTimeout     = 5 * time.Second
+
+	defaultWeight = 1
+)
+
+// defaultRetryStatuses returns a fresh slice each time so that no two upstreams
+// share (and could mutate) the same backing array.
+func defaultRetryStatuses() []int { return []int{502, 503, 504} }
+
+// Default returns a config holding only the built-in defaults: no upstreams and
+// no routes, which is a valid configuration (the gateway answers 404 to
+// everything).
+func Default() *Config {
+	c := &Config{}
+	c.ApplyDefaults()
+	return c
+}
+
+// ApplyDefaults fills every zero field. Each upstream first inherits, field by
+// field, what the operator wrote in c.Defaults, and only then are the built-in
+// defaults applied to c.Defaults and to every upstream. That order matters for
+// derived defaults: an upstream that inherits nothing but sets its own
+// health_check.path gets an http check even though c.Defaults, having no path,
+// gets a tcp one.
+//
+// Because zero means "unset", a boolean that c.Defaults sets to true (such as
+// health_check.disabled) cannot be set back to false on one upstream.
+//
+// ApplyDefaults is idempotent. It does not validate: a negative weight or an
+// unknown balancing algorithm stays as written for Validate to report.
+func (c *Config) ApplyDefaults() {
+	s := &c.Server
+	setString(&s.Listen, defaultListen)
+	setDuration(&s.ReadHeaderTimeout, defaultReadHeaderTimeout)
+	setDuration(&s.IdleTimeout, defaultIdleTimeout)
+	setInt(&s.MaxHeaderBytes, defaultMaxHeaderBytes)
+	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
+
+	setString(&c.Log.Level, defaultLogLevel)
+	setString(&c.Log.Format, defaultLogFormat)
+
+	setDuration(&c.Defaults.Timeout, defaultRouteTimeout)
+
+	written := c.Defaults.UpstreamSettings.clone()
+	if c.Upstreams == nil {
+		c.Upstreams = make(map[string]*Upstream)
+	}
+	for name, u := range c.Upstreams {
+		if u == nil {
+			u = &Upstream{}
+			c.Upstreams[name] = u
+		}
+		u.UpstreamSettings.inherit(&written)
+		u.UpstreamSettings.applyBuiltin()
+		defaultWeights(u.Backends)
+	}
+	c.Defaults.UpstreamSettings.applyBuiltin()
+
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		setDuration(&r.Timeout, c.Defaults.Timeout)
+		defaultWeights(r.Backends)
+	}
+}
+
+// defaultWeights sets zero weights to 1; negative ones stay for Validate.
+func defaultWeights(bs []Backend) {
+	for i := range bs {
+		setInt(&bs[i].Weight, defaultWeight)
+	}
+}
+
+// clone returns a deep copy (the only reference field is Retry.OnStatus).
+func (s UpstreamSettings) clone() UpstreamSettings {
+	s.Retry.OnStatus = slices.Clone(s.Retry.OnStatus)
+	return s
+}
+
+// inherit fills each zero field of s from d.
+func (s *UpstreamSettings) inherit(d *UpstreamSettings) {
+	setString(&s.LoadBalancing, d.LoadBalancing)
+	setFloat(&s.PanicThreshold, d.PanicThreshold)
+
+	h, dh := &s.HealthCheck, &d.HealthCheck
+	setBool(&h.Disabled, dh.Disabled)
+	setString(&h.Type, dh.Type)
+	setString(&h.Path, dh.Path)
+	setInt(&h.ExpectedStatus, dh.ExpectedStatus)
+	setDuration(&h.Interval, dh.Interval)
+	setDuration(&h.Timeout, dh.Timeout)
+	setInt(&h.Rise, dh.Rise)
+	setInt(&h.Fall, dh.Fall)
+
+	p, dp := &s.PassiveHealth, &d.PassiveHealth
+	setBool(&p.Disabled, dp.Disabled)
+	setInt(&p.ConsecutiveFailures, dp.ConsecutiveFailures)
+	setDuration(&p.EjectionTime, dp.EjectionTime)
+	setFloat(&p.MaxEjectedShare, dp.MaxEjectedShare)
+
+	b, db := &s.CircuitBreaker, &d.CircuitBreaker
+	setBool(&b.Disabled, db.Disabled)
+	setInt(&b.MaxFailures, db.MaxFailures)
+	setDuration(&b.Timeout, db.Timeout)
+	setInt(&b.MinRequests, db.MinRequests)
+
+	r, dr := &s.Retry, &d.Retry
+	setInt(&r.Attempts, dr.Attempts)
+	setDuration(&r.Backoff, dr.Backoff)
+	setDuration(&r.MaxBackoff, dr.MaxBackoff)
+	setFloat(&r.Budget, dr.Budget)
+	setInt64(&r.MaxBodyBytes, dr.MaxBodyBytes)
+	if r.OnStatus == nil && dr.OnStatus != nil {
+		r.OnStatus = slices.Clone(dr.OnStatus)
+	}
+
+	t, dt := &s.Transport, &d.Transport
+	setInt(&t.MaxIdleConns, dt.MaxIdleConns)
+	setDuration(&t.IdleConnTimeout, dt.IdleConnTimeout)
+	setDuration(&t.DialTimeout, dt.DialTimeout)
+}
+
+// applyBuiltin fills each zero field of s with the built-in default.
+func (s *UpstreamSettings) applyBuiltin() {
+	setString(&s.LoadBalancing, defaultLoadBalancing)
+	setFloat(&s.PanicThreshold, defaultPanicThreshold)
+
+	h := &s.HealthCheck
+	if h.Type == "" {
+		if h.Path != "" {
+			h.Type = "http"
+		} else {
+			h.Type = "tcp"
+		}
+	}
+	setDuration(&h.Interval, defaultHealthInterval)
+	setDuration(&h.Timeout, min(defaultHealthTimeout, h.Interval))
+	setInt(&h.Rise, defaultHealthRise)
+	setInt(&h.Fall, defaultHealthFall)
+
+	p := &s.PassiveHealth
+	setInt(&p.ConsecutiveFailures, defaultConsecutiveFailures)
+	setDuration(&p.EjectionTime, defaultEjectionTime)
+	setFloat(&p.MaxEjectedShare, defaultMaxEjectedShare)
+
+	b := &s.CircuitBreaker
+	setInt(&b.MaxFailures, defaultBreakerMaxFailures)
+	setDuration(&b.Timeout, defaultBreakerTimeout)
+	setInt(&b.MinRequests, b.MaxFailures)
+
+	r := &s.Retry
+	setInt(&r.Attempts, defaultRetryAttempts)
+	setDuration(&r.Backoff, defaultRetryBackoff)
+	setDuration(&r.MaxBackoff, defaultRetryMaxBackoff)
+	setFloat(&r.Budget, defaultRetryBudget)
+	setInt64(&r.MaxBodyBytes, defaultRetryMaxBodyBytes)
+	// nil means unset; an explicit empty list (on_status: []) means retry on
+	// transport errors only and is kept.
+	if r.OnStatus == nil {
+		r.OnStatus = defaultRetryStatuses()
+	}
+
+	t := &s.Transport
+	setInt(&t.MaxIdleConns, defaultMaxIdleConns)
+	setDuration(&t.IdleConnTimeout, defaultIdleConnTimeout)
+	setDuration(&t.DialTimeout, defaultDialTimeout)
+}
+
+// normalize gives a validated, defaulted config the one shape the gateway
+// expects: inline route backends become implicit upstreams named after their
+// route, methods are upper-case, hosts lower-case and the listen address is
+// host:port. srcs says where each route came from (nil: all from YAML).
+func (c *Config) normalize(srcs []routeSource) {
+	c.Server.Listen = listenAddr(c.Server.Listen)
+	if c.Upstreams == nil {
+		c.Upstreams = make(map[string]*Upstream)
+	}
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		for j, m := range r.Match.Methods {
+			r.Match.Methods[j] = strings.ToUpper(m)
+		}
+		for j, h := range r.Match.Hosts {
+			r.Match.Hosts[j] = strings.ToLower(h)
+		}
+		if len(r.Backends) == 0 {
+			continue
+		}
+		c.Upstreams[r.Name] = &Upstream{
+			Backends:         r.Backends,
+			UpstreamSettings: c.Defaults.UpstreamSettings.clone(),
+		}
+		if i >= len(srcs) || srcs[i].remap == nil {
+			c.aliasLines(routePath(i)+".backends", "upstreams."+r.Name+".backends")
+		}
+		r.Upstream = r.Name
+		r.Backends = nil
+	}
+}
+
+// aliasLines records, for every known line under the path from, the same line
+// under the path to, so that problems found later in an implicit upstream still
+// point at the route's backends in the YAML file.
+func (c *Config) aliasLines(from, to string) {
+	for p, l := range c.lines {
+		if rest, ok := strings.CutPrefix(p, from); ok && (rest == "" || rest[0] == '[' || rest[0] == '.') {
+			c.lines[to+rest] = l
+		}
+	}
+}
+
+// listenAddr turns a bare port such as "9777" into ":9777".
+func listenAddr(s string) string {
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		return ":" + s
+	}
+	return s
+}
+
+func setString(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+func setInt(p *int, v int) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setInt64(p *int64, v int64) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setFloat(p *float64, v float64) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setDuration(p *time.Duration, v time.Duration) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+func setBool(p *bool, v bool) {
+	if !*p {
+		*p = v
+	}
+}

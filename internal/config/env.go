@@ -1,0 +1,369 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Environment variables, a compatibility contract with the original gateway.
+const (
+	envGatewayPort           = "GATEWAY_PORT"
+	envLoadBalancingAlgo     = "LOAD_BALANCING_ALGO"
+	envHealthCheckInterval   = "HEALTH_CHECK_INTERVAL"
+	envConnectionTimeout     = "CONNECTION_TIMEOUT"
+	envMaxIdleConns          = "MAX_IDLE_CONNS"
+	envIdleConnTimeout       = "IDLE_CONN_TIMEOUT"
+	envCircuitBreakerMax     = "CIRCUIT_BREAKER_MAX"
+	envCircuitBreakerTimeout = "CIRCUIT_BREAKER_TIMEOUT"
+	envLogLevel              = "LOG_LEVEL"
+	envTrustedProxies        = "TRUSTED_PROXIES"
+	envServiceRoutes         = "SERVICE_ROUTES"
+	envRoutePrefix           = "ROUTE_" // ROUTE_<NAME>_PREFIX and ROUTE_<NAME>_URL
+)
+
+// parseEnviron turns "KEY=value" entries into a map; a later entry for the same
+// key wins, as with os/exec.
+func parseEnviron(environ []string) map[string]string {
+	env := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && k != "" {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// lookup returns the trimmed value of name; an empty value counts as unset, as
+// compose files and Kubernetes manifests often define variables as "".
+func lookup(env map[string]string, name string) (string, bool) {
+	v := strings.TrimSpace(env[name])
+	return v, v != ""
+}
+
+// applyEnv overrides c with the environment and adds its routes, keeping srcs
+// aligned with c.Routes. A value that is not valid is reported under the
+// variable's name and not applied, so that validation does not report it again
+// under a YAML path.
+func applyEnv(c *Config, env map[string]string, srcs *[]routeSource) Problems {
+	var ps Problems
+	bad := func(name string, err error) {
+		ps = append(ps, Problem{Path: name, Msg: err.Error()})
+	}
+
+	if v, ok := lookup(env, envGatewayPort); ok {
+		addr := listenAddr(v)
+		if err := checkListen(addr); err != nil {
+			bad(envGatewayPort, err)
+		} else {
+			c.Server.Listen = addr
+		}
+	}
+	if v, ok := lookup(env, envLogLevel); ok {
+		v = strings.ToLower(v)
+		if err := checkOneOf(v, logLevels()); err != nil {
+			bad(envLogLevel, err)
+		} else {
+			c.Log.Level = v
+		}
+	}
+	if v, ok := lookup(env, envTrustedProxies); ok {
+		var proxies []string
+		valid := true
+		for p := range strings.SplitSeq(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if err := checkCIDR(p); err != nil {
+				bad(envTrustedProxies, err)
+				valid = false
+			}
+			proxies = append(proxies, p)
+		}
+		if valid && proxies != nil {
+			c.Server.TrustedProxies = proxies
+		}
+	}
+	if v, ok := lookup(env, envLoadBalancingAlgo); ok {
+		if err := checkOneOf(v, algorithms()); err != nil {
+			bad(envLoadBalancingAlgo, err)
+		} else {
+			c.Defaults.LoadBalancing = v
+		}
+	}
+
+	d := &c.Defaults
+	durations := []struct {
+		name string
+		dst  *time.Duration
+	}{
+		{envHealthCheckInterval, &d.HealthCheck.Interval},
+		{envConnectionTimeout, &d.Timeout},
+		{envIdleConnTimeout, &d.Transport.IdleConnTimeout},
+		{envCircuitBreakerTimeout, &d.CircuitBreaker.Timeout},
+	}
+	for _, e := range durations {
+		if v, ok := lookup(env, e.name); ok {
+			if dur, err := parseEnvDuration(v); err != nil {
+				bad(e.name, err)
+			} else {
+				*e.dst = dur
+			}
+		}
+	}
+	ints := []struct {
+		name string
+		dst  *int
+	}{
+		{envMaxIdleConns, &d.Transport.MaxIdleConns},
+		{envCircuitBreakerMax, &d.CircuitBreaker.MaxFailures},
+	}
+	for _, e := range ints {
+		if v, ok := lookup(env, e.name); ok {
+			if n, err := parseEnvInt(v); err != nil {
+				bad(e.name, err)
+			} else {
+				*e.dst = n
+			}
+		}
+	}
+
+	routes, rsrcs, rps := envRoutes(env)
+	ps = append(ps, rps...)
+	for k, r := range routes {
+		addEnvRoute(c, srcs, r, rsrcs[k])
+	}
+	return ps
+}
+
+// addEnvRoute replaces the file's route of the same name, or appends r.
+func addEnvRoute(c *Config, srcs *[]routeSource, r Route, src routeSource) {
+	for i := range c.Routes {
+		if (*srcs)[i].remap == nil && c.Routes[i].Name == r.Name {
+			c.Routes[i] = r
+			(*srcs)[i] = src
+			// The file's lines for this index describe the replaced route.
+			prefix := routePath(i)
+			for p := range c.lines {
+				if rest, ok := strings.CutPrefix(p, prefix); ok && (rest == "" || rest[0] == '.' || rest[0] == '[') {
+					delete(c.lines, p)
+				}
+			}
+			return
+		}
+	}
+	c.Routes = append(c.Routes, r)
+	*srcs = append(*srcs, src)
+}
+
+// parseEnvDuration accepts Go durations ("30s", "10m") and bare integers, which
+// mean seconds.
+func parseEnvDuration(v string) (time.Duration, error) {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("invalid duration %q: must not be negative", v)
+		}
+		if n > math.MaxInt64/int64(time.Second) {
+			return 0, fmt.Errorf("invalid duration %q: too large", v)
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q", v)
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", v)
+	}
+	return d, nil
+}
+
+func parseEnvInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("invalid integer %q", v)
+	}
+	if n < 0 {
+		return 0, fmt.Errorf("invalid integer %q: must not be negative", v)
+	}
+	return n, nil
+}
+
+// serviceRoute is one entry of SERVICE_ROUTES.
+type serviceRoute struct {
+	Prefix      string  `json:"prefix"`
+	TargetURL   string  `json:"target_url"`
+	StripPrefix bool    `json:"strip_prefix"`
+	RequireAuth bool    `json:"require_auth"`
+	Weight      int     `json:"weight"`
+	TimeoutSecs float64 `json:"timeout_secs"`
+}
+
+// envRoutes builds the routes of SERVICE_ROUTES and of ROUTE_<NAME>_PREFIX /
+// ROUTE_<NAME>_URL pairs, in that order, with the source of each.
+func envRoutes(env map[string]string) ([]Route, []routeSource, Problems) {
+	routes, srcs, ps := serviceRoutes(env)
+
+	type pair struct{ prefix, url string }
+	pairs := make(map[string]*pair)
+	for k := range env {
+		rest, ok := strings.CutPrefix(k, envRoutePrefix)
+		if !ok {
+			continue
+		}
+		v, set := lookup(env, k)
+		if !set {
+			continue
+		}
+		if name, ok := strings.CutSuffix(rest, "_PREFIX"); ok {
+			if pairs[name] == nil {
+				pairs[name] = &pair{}
+			}
+			pairs[name].prefix = v
+		} else if name, ok := strings.CutSuffix(rest, "_URL"); ok {
+			if pairs[name] == nil {
+				pairs[name] = &pair{}
+			}
+			pairs[name].url = v
+		}
+	}
+	names := make([]string, 0, len(pairs))
+	for name := range pairs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := pairs[name]
+		prefixVar := envRoutePrefix + name + "_PREFIX"
+		urlVar := envRoutePrefix + name + "_URL"
+		switch {
+		case p.url == "":
+			ps = append(ps, Problem{Path: urlVar, Msg: "not set, but " + prefixVar + " is"})
+			continue
+		case p.prefix == "":
+			ps = append(ps, Problem{Path: prefixVar, Msg: "not set, but " + urlVar + " is"})
+			continue
+		}
+		routes = append(routes, Route{
+			Name:     strings.ReplaceAll(strings.ToLower(name), "_", "-"),
+			Match:    Match{Prefix: p.prefix},
+			Backends: []Backend{{URL: p.url}},
+		})
+		srcs = append(srcs, routeSource{base: envRoutePrefix + name, remap: map[string]string{
+			"":                prefixVar,
+			"name":            prefixVar,
+			"match":           prefixVar,
+			"match.prefix":    prefixVar,
+			"backends":        urlVar,
+			"backends[0]":     urlVar,
+			"backends[0].url": urlVar,
+		}})
+	}
+	return routes, srcs, ps
+}
+
+// serviceRoutes parses SERVICE_ROUTES. Entries sharing a prefix form one route
+// whose pool holds all their targets; the route's strip_prefix, require_auth
+// and timeout_secs come from the group's first entry and must not conflict with
+// the others'.
+func serviceRoutes(env map[string]string) ([]Route, []routeSource, Problems) {
+	v, ok := lookup(env, envServiceRoutes)
+	if !ok {
+		return nil, nil, nil
+	}
+	var entries []serviceRoute
+	dec := json.NewDecoder(strings.NewReader(v))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&entries)
+	if err == nil && dec.More() {
+		err = errors.New("data after the array")
+	}
+	if err != nil {
+		return nil, nil, Problems{{Path: envServiceRoutes, Msg: fmt.Sprintf("want a JSON array of {prefix, target_url, strip_prefix, require_auth, weight, timeout_secs}: %v", err)}}
+	}
+
+	var (
+		routes []Route
+		srcs   []routeSource
+		ps     Problems
+		first  = make(map[string]int) // prefix → index of the group's first entry
+		group  = make(map[string]int) // prefix → index in routes
+	)
+	for j, e := range entries {
+		base := envServiceRoutes + "[" + strconv.Itoa(j) + "]"
+		if e.Prefix == "" {
+			ps = append(ps, Problem{Path: base + ".prefix", Msg: "prefix is required"})
+			continue
+		}
+		gi, seen := group[e.Prefix]
+		if !seen {
+			timeout := time.Duration(0)
+			if e.TimeoutSecs > math.MaxInt64/float64(time.Second) {
+				ps = append(ps, Problem{Path: base + ".timeout_secs", Msg: "too large"})
+			} else {
+				timeout = time.Duration(e.TimeoutSecs * float64(time.Second))
+			}
+			gi = len(routes)
+			group[e.Prefix] = gi
+			first[e.Prefix] = j
+			routes = append(routes, Route{
+				Name:        routeNameFromPrefix(e.Prefix),
+				Match:       Match{Prefix: e.Prefix},
+				StripPrefix: e.StripPrefix,
+				RequireAuth: e.RequireAuth,
+				Timeout:     timeout,
+			})
+			srcs = append(srcs, routeSource{base: base, remap: map[string]string{
+				"":             base,
+				"name":         base + ".prefix",
+				"match":        base + ".prefix",
+				"match.prefix": base + ".prefix",
+				"strip_prefix": base + ".strip_prefix",
+				"require_auth": base + ".require_auth",
+				"timeout":      base + ".timeout_secs",
+			}})
+		} else {
+			f := entries[first[e.Prefix]]
+			conflict := func(field string) {
+				ps = append(ps, Problem{
+					Path: base + "." + field,
+					Msg:  fmt.Sprintf("conflicts with %s[%d], which has the same prefix %q", envServiceRoutes, first[e.Prefix], e.Prefix),
+				})
+			}
+			if e.StripPrefix != f.StripPrefix {
+				conflict("strip_prefix")
+			}
+			if e.RequireAuth != f.RequireAuth {
+				conflict("require_auth")
+			}
+			if e.TimeoutSecs != f.TimeoutSecs {
+				conflict("timeout_secs")
+			}
+		}
+		r := &routes[gi]
+		k := strconv.Itoa(len(r.Backends))
+		r.Backends = append(r.Backends, Backend{URL: e.TargetURL, Weight: e.Weight})
+		m := srcs[gi].remap
+		m["backends["+k+"]"] = base
+		m["backends["+k+"].url"] = base + ".target_url"
+		m["backends["+k+"].weight"] = base + ".weight"
+	}
+	return routes, srcs, ps
+}
+
+// routeNameFromPrefix derives a route name from a path prefix:
+// "/api/studio" → "api-studio", "/" → "root".
+func routeNameFromPrefix(prefix string) string {
+	s := strings.Trim(prefix, "/")
+	if s == "" {
+		return "root"
+	}
+	return strings.ToLower(strings.ReplaceAll(s, "/", "-"))
+}
