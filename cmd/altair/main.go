@@ -1,0 +1,315 @@
+// Command altair is the Altair API gateway.
+//
+//	altair [run] [-c FILE]                      start the gateway
+//	altair validate -c FILE                     check a config, report every problem
+//	altair explain [-c FILE] METHOD URL [-H 'Name: value']... [-json]
+//	                                            show how a request would be handled
+//	altair version                              print the version
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/gateway"
+	"github.com/altair-gateway/altair/internal/observe"
+	"github.com/altair-gateway/altair/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(cli(os.Args[1:], os.Stdout, os.Stderr, os.Environ()))
+}
+
+const usage = `Altair API gateway
+
+Usage:
+  altair [run] [-c FILE]            start the gateway (default config: ./altair.yaml if present)
+  altair validate -c FILE           check a config file; exit 1 on any problem
+  altair explain [-c FILE] METHOD URL [-H 'Name: value']... [-json]
+                                    show the route, middleware chain and upstream a request would reach
+  altair version                    print the version
+`
+
+func cli(args []string, stdout, stderr io.Writer, environ []string) int {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runCmd(args, stderr, environ)
+	case "validate":
+		return validateCmd(args, stdout, stderr, environ)
+	case "explain":
+		return explainCmd(args, stdout, stderr, environ)
+	case "version":
+		fmt.Fprintln(stdout, "altair", fullVersion())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "altair: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func fullVersion() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v
+}
+
+// configPath is -c if given, else ./altair.yaml when it exists, else "" (the
+// environment and built-in defaults only).
+func configPath(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	if _, err := os.Stat("altair.yaml"); err == nil {
+		return "altair.yaml"
+	}
+	return ""
+}
+
+func printProblems(w io.Writer, err error) {
+	var ps config.Problems
+	if errors.As(err, &ps) {
+		for _, p := range ps {
+			fmt.Fprintln(w, p.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+func validateCmd(args []string, stdout, stderr io.Writer, environ []string) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	path := configPath(*file)
+	cfg, err := config.Load(path, environ)
+	if err == nil {
+		err = gateway.Check(cfg)
+	}
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	name := path
+	if name == "" {
+		name = "environment and defaults"
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams)\n", name, len(cfg.Routes), len(cfg.Upstreams))
+	return 0
+}
+
+// headerFlags collects repeated -H 'Name: value' flags.
+type headerFlags []string
+
+func (h *headerFlags) String() string     { return strings.Join(*h, ", ") }
+func (h *headerFlags) Set(v string) error { *h = append(*h, v); return nil }
+
+func explainCmd(args []string, stdout, stderr io.Writer, environ []string) int {
+	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "config file")
+	asJSON := fs.Bool("json", false, "print JSON")
+	var headers headerFlags
+	fs.Var(&headers, "H", "request header 'Name: value' (repeatable)")
+	// Flags may come before or after METHOD and URL.
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != 2 {
+		fmt.Fprintln(stderr, "usage: altair explain [-c FILE] METHOD URL [-H 'Name: value']... [-json]")
+		return 2
+	}
+	target := pos[1]
+	if strings.HasPrefix(target, "/") {
+		target = "http://localhost" + target
+	}
+	r, err := http.NewRequest(strings.ToUpper(pos[0]), target, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "altair explain:", err)
+		return 2
+	}
+	r.RemoteAddr = "127.0.0.1:0"
+	for _, h := range headers {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok {
+			fmt.Fprintf(stderr, "altair explain: header %q is not 'Name: value'\n", h)
+			return 2
+		}
+		name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+		if strings.EqualFold(name, "Host") {
+			r.Host = value
+			continue
+		}
+		r.Header.Add(name, value)
+	}
+	cfg, err := config.Load(configPath(*file), environ)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	ex, err := gateway.Explain(cfg, r)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(ex)
+		return 0
+	}
+	ex.WriteText(stdout)
+	return 0
+}
+
+func runCmd(args []string, stderr io.Writer, environ []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("c", "", "config file")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	path := configPath(*file)
+	cfg, err := config.Load(path, environ)
+	if err != nil {
+		fmt.Fprintln(stderr, "altair: invalid config:")
+		printProblems(stderr, err)
+		return 1
+	}
+
+	level := new(slog.LevelVar)
+	lv, _ := observe.ParseLevel(cfg.Log.Level)
+	level.Set(lv)
+	logger := observe.NewLogger(stderr, cfg.Log.Format, level)
+	cfgLog := observe.Subsystem(logger, observe.SubsystemConfig)
+
+	gw := gateway.New(gateway.Options{Logger: logger, Version: version})
+	defer gw.Close()
+	if err := gw.Apply(cfg); err != nil {
+		fmt.Fprintln(stderr, "altair: invalid config:")
+		printProblems(stderr, err)
+		return 1
+	}
+
+	srv := server.New(cfg.Server, gw, observe.Subsystem(logger, observe.SubsystemGateway))
+	if err := srv.Listen(); err != nil {
+		logger.Error("cannot start", "error", err)
+		return 1
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	gw.SetReady(true)
+	logger.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reload := make(chan string, 1)
+	request := func(why string) {
+		select {
+		case reload <- why:
+		default: // a reload is already pending; it will read the newest file
+		}
+	}
+	watchDone := make(chan struct{})
+	if path != "" {
+		go func() {
+			defer close(watchDone)
+			if err := config.Watch(ctx, path, func() { request("file changed") }); err != nil && ctx.Err() == nil {
+				cfgLog.Error("config watch stopped", "error", err)
+			}
+		}()
+	} else {
+		close(watchDone)
+	}
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	listen := cfg.Server
+	for {
+		select {
+		case err := <-serveErr:
+			logger.Error("listener failed", "error", err)
+			return 1
+		case why := <-reload:
+			applyReload(gw, path, environ, why, listen, level, cfgLog)
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				request("SIGHUP")
+				continue
+			}
+			logger.Info("shutting down", "signal", sig.String(), "timeout", listen.ShutdownTimeout.String())
+			gw.SetDraining()
+			cancel()
+			<-watchDone
+			sctx, scancel := context.WithTimeout(context.Background(), listen.ShutdownTimeout)
+			err := srv.Shutdown(sctx)
+			scancel()
+			gw.Close()
+			if err != nil {
+				logger.Warn("shutdown deadline reached, remaining connections closed", "error", err)
+				return 1
+			}
+			logger.Info("stopped")
+			return 0
+		}
+	}
+}
+
+func applyReload(gw *gateway.Gateway, path string, environ []string, why string, running config.Server, level *slog.LevelVar, log *slog.Logger) {
+	start := time.Now()
+	cfg, err := config.Load(path, environ)
+	if err != nil {
+		gw.RecordReloadFailure(fmt.Errorf("reload (%s): %w", why, err))
+		return
+	}
+	if cfg.Server.Listen != running.Listen {
+		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
+	}
+	if lv, err := observe.ParseLevel(cfg.Log.Level); err == nil {
+		level.Set(lv)
+	}
+	if err := gw.Apply(cfg); err != nil {
+		return // Apply logged and counted it
+	}
+	log.Info("config reloaded", "trigger", why, "duration_ms", time.Since(start).Milliseconds())
+}

@@ -1,0 +1,220 @@
+// Package gateway builds Altair's request-handling graph from a validated config,
+// swaps it atomically on reload, and owns the lifecycle of everything in it.
+//
+// It is the one package that knows every request-path package (router, upstream,
+// ...) and wires them together; they do not know each other.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/httperr"
+	"github.com/altair-gateway/altair/internal/observe"
+	"github.com/altair-gateway/altair/internal/router"
+	"github.com/altair-gateway/altair/internal/upstream"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// Logger is the root logger; subsystem loggers are derived from it.
+	Logger *slog.Logger
+	// Version is reported on /health and /stats.
+	Version string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Gateway is the live http.Handler of the gateway. Its graph is replaced as a
+// whole by Apply; requests in flight finish on the graph they started on.
+type Gateway struct {
+	log      *slog.Logger
+	version  string
+	now      func() time.Time
+	started  time.Time
+	registry *upstream.Registry
+
+	current  atomic.Pointer[graph]
+	ready    atomic.Bool
+	draining atomic.Bool
+
+	// ctx bounds every goroutine the graphs start (health checks).
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu         sync.Mutex // serialises Apply and Close
+	counters   map[string]*routeCounters
+	reloadsOK  atomic.Uint64
+	reloadsBad atomic.Uint64
+	lastError  atomic.Pointer[string]
+	closed     bool
+}
+
+// New returns a Gateway with an empty graph: every request gets a 404 until
+// Apply installs a config.
+func New(o Options) *Gateway {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &Gateway{
+		log:      observe.Subsystem(o.Logger, observe.SubsystemGateway),
+		version:  o.Version,
+		now:      o.Now,
+		started:  o.Now(),
+		registry: upstream.NewRegistry(),
+		ctx:      ctx,
+		cancel:   cancel,
+		counters: make(map[string]*routeCounters),
+	}
+	g.current.Store(emptyGraph())
+	return g
+}
+
+// ErrClosed is returned by Apply after Close.
+var ErrClosed = errors.New("gateway closed")
+
+// Apply builds a new graph from cfg beside the live one, starts its health
+// checks and swaps it in. If the build fails, the live graph keeps serving, the
+// failure is counted and logged, and the problems are returned.
+func (g *Gateway) Apply(cfg *config.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return ErrClosed
+	}
+	ng, err := build(cfg, buildDeps{
+		log:      g.log.Handler(),
+		registry: g.registry,
+		now:      g.now,
+		counters: g.counterFor,
+	})
+	if err != nil {
+		g.recordFailure(err)
+		return err
+	}
+	ng.start(g.ctx)
+	old := g.current.Swap(ng)
+	g.registry.Retain(ng.pools)
+	g.pruneCounters(ng)
+	old.close()
+	g.reloadsOK.Add(1)
+	g.lastError.Store(nil)
+	if len(ng.routes) == 0 {
+		g.log.Warn("no routes configured: every proxied request gets 404 until routes are added", "source", cfg.Source)
+	}
+	g.log.Info("config applied", "source", cfg.Source, "routes", len(ng.routes), "upstreams", len(ng.pools))
+	return nil
+}
+
+// RecordReloadFailure counts a reload that failed before a config could be
+// built (for example, the new file did not parse), so /stats shows it.
+func (g *Gateway) RecordReloadFailure(err error) {
+	g.recordFailure(err)
+}
+
+func (g *Gateway) recordFailure(err error) {
+	g.reloadsBad.Add(1)
+	msg := err.Error()
+	g.lastError.Store(&msg)
+	g.log.Error("config rejected, keeping the running config", "error", msg)
+}
+
+// SetReady marks the gateway ready (listeners up, config loaded) for /ready.
+func (g *Gateway) SetReady(ready bool) { g.ready.Store(ready) }
+
+// SetDraining makes /ready answer 503 while the server drains on shutdown.
+func (g *Gateway) SetDraining() { g.draining.Store(true) }
+
+// Close stops every health check and background goroutine of the live graph. It
+// does not cut requests in flight.
+func (g *Gateway) Close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	g.closed = true
+	g.cancel()
+	g.current.Load().close()
+}
+
+// ServeHTTP handles one client request on the graph that is live when it starts.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ensureRequestID(w, r)
+	gr := g.current.Load()
+
+	path := router.CleanPath(r.URL.Path)
+	switch path {
+	case "/health":
+		g.serveHealth(w, r, gr)
+		return
+	case "/ready":
+		g.serveReady(w, r)
+		return
+	case "/stats":
+		g.serveStats(w, r, gr)
+		return
+	}
+
+	var params router.Params
+	i := gr.router.Match(r, path, &params)
+	if i < 0 {
+		httperr.Write(w, r, http.StatusNotFound, httperr.CodeNotFound)
+		return
+	}
+	gr.routes[i].serve(w, r, path, &params)
+}
+
+// counterFor returns the counters of a route name, creating them; counters
+// survive reloads for routes that remain.
+func (g *Gateway) counterFor(name string) *routeCounters {
+	c, ok := g.counters[name]
+	if !ok {
+		c = &routeCounters{}
+		g.counters[name] = c
+	}
+	return c
+}
+
+func (g *Gateway) pruneCounters(gr *graph) {
+	live := make(map[string]bool, len(gr.routes))
+	for _, rt := range gr.routes {
+		live[rt.name] = true
+	}
+	for name := range g.counters {
+		if !live[name] {
+			delete(g.counters, name)
+		}
+	}
+}
+
+// Check builds the graph for cfg without starting anything, so every problem
+// a running gateway would hit at Apply is reported up front (altair validate).
+func Check(cfg *config.Config) error {
+	gr, err := build(cfg, buildDeps{
+		log:      slog.DiscardHandler,
+		registry: upstream.NewRegistry(),
+		now:      time.Now,
+		counters: func(string) *routeCounters { return &routeCounters{} },
+	})
+	if err != nil {
+		return err
+	}
+	gr.close()
+	return nil
+}
+
+func problem(cfg *config.Config, path, format string, args ...any) config.Problem {
+	return config.Problem{Path: path, Line: cfg.Line(path), Msg: fmt.Sprintf(format, args...)}
+}

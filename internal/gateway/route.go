@@ -1,0 +1,288 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/router"
+	"github.com/altair-gateway/altair/internal/upstream"
+)
+
+// route is one configured route, compiled: everything a request needs is
+// precomputed here so serving it parses nothing.
+type route struct {
+	name        string
+	cfg         *config.Route
+	pool        *upstream.Pool
+	handler     http.Handler
+	rewrite     *template // nil: no rewrite
+	stripPrefix string    // "" or the prefix to strip
+	timeout     time.Duration
+	counters    *routeCounters
+}
+
+// routeCounters are a route's request counters; they survive reloads for routes
+// that keep their name.
+type routeCounters struct {
+	requests atomic.Uint64
+	inFlight atomic.Int64
+	classes  [6]atomic.Uint64 // index status/100; 0 holds anything out of range
+}
+
+func (c *routeCounters) observe(status int) {
+	i := status / 100
+	if i < 1 || i > 5 {
+		i = 0
+	}
+	c.classes[i].Add(1)
+}
+
+func newRoute(rc *config.Route, pool *upstream.Pool, counters *routeCounters) (*route, error) {
+	rt := &route{name: rc.Name, cfg: rc, pool: pool, timeout: rc.Timeout, counters: counters}
+	if rc.Rewrite != "" {
+		t, err := compileTemplate(rc.Rewrite, rc.Match.Prefix != "")
+		if err != nil {
+			return nil, err
+		}
+		rt.rewrite = t
+	} else if rc.StripPrefix && rc.Match.Prefix != "" && rc.Match.Prefix != "/" {
+		rt.stripPrefix = strings.TrimSuffix(rc.Match.Prefix, "/")
+	}
+	rt.handler = pool.Handler(upstream.RouteOptions{
+		Route:          rc.Name,
+		Timeout:        rc.Timeout,
+		RewriteRequest: requestHeaderOps(rc.RequestHeaders),
+		ModifyResponse: responseHeaderOps(rc.ResponseHeaders),
+	})
+	return rt, nil
+}
+
+// upstreamPath is the path forwarded to the backend for a request whose cleaned
+// path is path.
+func (rt *route) upstreamPath(path string, params *router.Params) string {
+	switch {
+	case rt.rewrite != nil:
+		return rt.rewrite.expand(path, rt.suffix(path), params)
+	case rt.stripPrefix != "":
+		return rt.suffix(path)
+	}
+	return path
+}
+
+// suffix is the part of path after the route's prefix, always starting with "/".
+func (rt *route) suffix(path string) string {
+	p := rt.cfg.Match.Prefix
+	if p == "" || p == "/" {
+		return path
+	}
+	p = strings.TrimSuffix(p, "/")
+	s := path[min(len(p), len(path)):]
+	if s == "" {
+		return "/"
+	}
+	return s
+}
+
+func (rt *route) serve(w http.ResponseWriter, r *http.Request, path string, params *router.Params) {
+	c := rt.counters
+	c.requests.Add(1)
+	c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+
+	r.URL.Path = rt.upstreamPath(path, params)
+	r.URL.RawPath = ""
+
+	sw := statusWriters.Get().(*statusWriter)
+	sw.ResponseWriter, sw.status = w, 0
+	rt.handler.ServeHTTP(sw, r)
+	status := sw.status
+	sw.ResponseWriter = nil
+	statusWriters.Put(sw)
+	if status == 0 {
+		status = 499 // the handler wrote nothing: the client went away
+	}
+	c.observe(status)
+}
+
+// chain lists, in order, what a request on this route passes through; used by
+// `altair explain`.
+func (rt *route) chain() []string {
+	out := []string{"request-id", "path-clean", "route-match"}
+	switch {
+	case rt.rewrite != nil:
+		out = append(out, "rewrite("+rt.cfg.Rewrite+")")
+	case rt.stripPrefix != "":
+		out = append(out, "strip-prefix("+rt.stripPrefix+")")
+	}
+	if h := rt.cfg.RequestHeaders; len(h.Set)+len(h.Add)+len(h.Remove) > 0 {
+		out = append(out, "request-headers")
+	}
+	if h := rt.cfg.ResponseHeaders; len(h.Set)+len(h.Add)+len(h.Remove) > 0 {
+		out = append(out, "response-headers")
+	}
+	if rt.timeout > 0 {
+		out = append(out, "timeout("+rt.timeout.String()+")")
+	}
+	out = append(out, "proxy(upstream="+rt.pool.Name()+")")
+	return out
+}
+
+// statusWriter records the status a handler answered with. It implements
+// Unwrap so http.ResponseController reaches the real writer for Flush and
+// Hijack (SSE and WebSocket keep working).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 || (w.status >= 100 && w.status < 200 && code >= 200) {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets ReverseProxy flush streaming responses without a type switch.
+func (w *statusWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	http.NewResponseController(w.ResponseWriter).Flush() //nolint:errcheck // nothing to do when flushing fails
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// requestHeaderOps compiles a route's request header changes. A "Host" entry
+// changes the Host the backend sees.
+func requestHeaderOps(ops config.HeaderOps) func(*http.Request) {
+	if len(ops.Set)+len(ops.Add)+len(ops.Remove) == 0 {
+		return nil
+	}
+	apply := headerOps(ops)
+	host, setHost := "", false
+	for k, v := range ops.Set {
+		if http.CanonicalHeaderKey(k) == "Host" {
+			host, setHost = v, true
+		}
+	}
+	return func(out *http.Request) {
+		apply(out.Header)
+		if setHost {
+			out.Host = host
+			out.Header.Del("Host")
+		}
+	}
+}
+
+func responseHeaderOps(ops config.HeaderOps) func(*http.Response) error {
+	if len(ops.Set)+len(ops.Add)+len(ops.Remove) == 0 {
+		return nil
+	}
+	apply := headerOps(ops)
+	return func(resp *http.Response) error {
+		apply(resp.Header)
+		return nil
+	}
+}
+
+type kv struct{ k, v string }
+
+func headerOps(ops config.HeaderOps) func(http.Header) {
+	remove := make([]string, len(ops.Remove))
+	for i, k := range ops.Remove {
+		remove[i] = http.CanonicalHeaderKey(k)
+	}
+	set := canonicalPairs(ops.Set)
+	add := canonicalPairs(ops.Add)
+	return func(h http.Header) {
+		for _, k := range remove {
+			delete(h, k)
+		}
+		for _, p := range set {
+			h[p.k] = []string{p.v}
+		}
+		for _, p := range add {
+			h[p.k] = append(h[p.k], p.v)
+		}
+	}
+}
+
+func canonicalPairs(m map[string]string) []kv {
+	out := make([]kv, 0, len(m))
+	for k, v := range m {
+		out = append(out, kv{http.CanonicalHeaderKey(k), v})
+	}
+	return out
+}
+
+// template is a compiled rewrite template such as "/v2/users/{id}{suffix}".
+type template struct {
+	parts []tmplPart
+}
+
+type tmplPart struct {
+	lit   string
+	param string // "" for a literal
+}
+
+func compileTemplate(s string, isPrefix bool) (*template, error) {
+	t := &template{}
+	for s != "" {
+		i := strings.IndexByte(s, '{')
+		if i < 0 {
+			t.parts = append(t.parts, tmplPart{lit: s})
+			break
+		}
+		if i > 0 {
+			t.parts = append(t.parts, tmplPart{lit: s[:i]})
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed { in rewrite template")
+		}
+		name := s[i+1 : i+j]
+		if name == "" {
+			return nil, fmt.Errorf("empty {} in rewrite template")
+		}
+		if name == "suffix" && !isPrefix {
+			return nil, fmt.Errorf("{suffix} needs a prefix match")
+		}
+		t.parts = append(t.parts, tmplPart{param: name})
+		s = s[i+j+1:]
+	}
+	return t, nil
+}
+
+func (t *template) expand(path, suffix string, params *router.Params) string {
+	var b strings.Builder
+	b.Grow(len(path) + 16)
+	for _, p := range t.parts {
+		switch p.param {
+		case "":
+			b.WriteString(p.lit)
+		case "path":
+			b.WriteString(path)
+		case "suffix":
+			b.WriteString(suffix)
+		default:
+			b.WriteString(params.Get(p.param))
+		}
+	}
+	// CleanPath merges the "//" a join such as "/v2/{suffix}" produces and keeps
+	// a parameter from climbing out of the template.
+	return router.CleanPath(b.String())
+}

@@ -1,0 +1,123 @@
+// Package server runs the gateway's client-facing HTTP listener: timeouts and
+// limits that harden it, and a graceful shutdown that finishes ordinary requests
+// first and closes upgraded (WebSocket) connections last.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/altair-gateway/altair/internal/config"
+)
+
+// Server is one HTTP listener in front of a handler.
+type Server struct {
+	cfg  config.Server
+	log  *slog.Logger
+	srv  *http.Server
+	ln   net.Listener
+	done chan struct{}
+	err  error
+
+	// base is the parent context of every request. It is cancelled only after
+	// ordinary requests have drained, which ends upgraded connections (the
+	// reverse proxy closes them when their request context ends).
+	base       context.Context
+	cancelBase context.CancelFunc
+	upgrades   sync.WaitGroup
+}
+
+// New returns a server for h configured by cfg. Call Listen, then Serve.
+func New(cfg config.Server, h http.Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: log, done: make(chan struct{})}
+	s.base, s.cancelBase = context.WithCancel(context.Background())
+	s.srv = &http.Server{
+		Handler:           s.track(h),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s
+}
+
+// ListenAddr normalises a listen setting: "9777" becomes ":9777".
+func ListenAddr(s string) string {
+	if s != "" && !strings.Contains(s, ":") {
+		return ":" + s
+	}
+	return s
+}
+
+// Listen binds the listener, so the caller knows the port is ours before it
+// reports readiness.
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", ListenAddr(s.cfg.Listen))
+	if err != nil {
+		return fmt.Errorf("listen on %q: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until Shutdown. It returns nil after a clean
+// shutdown.
+func (s *Server) Serve() error {
+	defer close(s.done)
+	s.log.Info("listening", "addr", s.ln.Addr().String())
+	err := s.srv.Serve(s.ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	s.err = err
+	return err
+}
+
+// Shutdown stops accepting, lets ordinary requests finish, then closes
+// upgraded connections; all within ctx. It returns ctx's error if the drain did
+// not finish in time (the remaining connections are closed regardless).
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.srv.Shutdown(ctx)
+	// Ordinary requests are done (or out of time): now end upgraded ones.
+	s.cancelBase()
+	waited := make(chan struct{})
+	go func() { s.upgrades.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	if err != nil {
+		_ = s.srv.Close()
+	}
+	return err
+}
+
+// track counts requests that ask for a protocol upgrade, so Shutdown can wait
+// for the connections it closes last. Ordinary requests pay one header lookup.
+func (s *Server) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		s.upgrades.Add(1)
+		defer s.upgrades.Done()
+		h.ServeHTTP(w, r)
+	})
+}

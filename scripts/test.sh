@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the whole test suite with the race detector. Installs what it needs first,
+# so it works on a fresh machine and in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+# -race needs cgo and a C compiler.
+command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; }
+fi
+
+export CGO_ENABLED=1
+go vet ./...
+go test -race -count=1 -timeout 8m ./...
