@@ -220,6 +220,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	level.Set(lv)
 	logger := observe.NewLogger(stderr, cfg.Log.Format, level)
 	cfgLog := observe.Subsystem(logger, observe.SubsystemConfig)
+	startProfiler(logger)
 
 	gw := gateway.New(gateway.Options{Logger: logger, Version: version})
 	defer gw.Close()
