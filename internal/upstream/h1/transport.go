@@ -13,6 +13,12 @@
 //
 // Everything else — https, requests with a body, other methods, upgrades,
 // Expect: 100-continue — goes to the Fallback transport unchanged.
+//
+// Connections wait in the pool with nobody reading them, so before one is
+// reused it is checked, without blocking, for bytes or a close the backend
+// sent while it was idle; such a connection is discarded, never read as the
+// next request's response. Where that check is not available (non-unix
+// systems) every request goes to Fallback.
 package h1
 
 import (
@@ -21,11 +27,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,11 +46,24 @@ type Transport struct {
 	Fallback http.RoundTripper
 	// MaxIdlePerHost is the number of idle connections kept per backend.
 	MaxIdlePerHost int
-	// IdleTimeout discards idle connections older than this (0: keep).
+	// IdleTimeout discards idle connections older than this when they are
+	// next taken (0: keep). Idle connections are not reaped in the
+	// background; at most MaxIdlePerHost wait per backend.
 	IdleTimeout time.Duration
+	// MaxResponseHeaderBytes limits one response head (status line and
+	// headers). Default 1 MiB.
+	MaxResponseHeaderBytes int64
 
-	pools sync.Map // host:port → *hostPool
+	pools   sync.Map // host:port → *hostPool
+	retired atomic.Bool
 }
+
+const (
+	defaultMaxHeaderBytes = 1 << 20
+	// max1xx bounds the informational answers before the final one, as
+	// net/http does, so a backend cannot hold a request with endless 103s.
+	max1xx = 5
+)
 
 type hostPool struct {
 	idle chan *conn
@@ -50,6 +71,7 @@ type hostPool struct {
 
 type conn struct {
 	nc       net.Conn
+	lr       *limitReader // br reads through it, so a response head is bounded
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	idleFrom time.Time
@@ -76,7 +98,7 @@ func Handles(r *http.Request) bool {
 // RoundTrip sends r and returns the response, whose Body must be read to EOF
 // and closed for the connection to be reused.
 func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if !Handles(r) {
+	if !canCheckIdle || !Handles(r) {
 		return t.Fallback.RoundTrip(r)
 	}
 	addr := r.URL.Host
@@ -90,7 +112,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, r)
+		resp, err := t.exchange(ctx, c, r, addr)
 		if err == nil {
 			return resp, nil
 		}
@@ -112,7 +134,11 @@ var errNothingRead = errors.New("connection closed before any response byte")
 
 // exchange writes r on c and reads the response head. On success the
 // connection belongs to the response body.
-func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request) (*http.Response, error) {
+func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr string) (*http.Response, error) {
+	maxHead := t.MaxResponseHeaderBytes
+	if maxHead <= 0 {
+		maxHead = defaultMaxHeaderBytes
+	}
 	// Cancelling the request unblocks the read by expiring the deadline.
 	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
 	if err := r.Write(c.bw); err != nil {
@@ -123,6 +149,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request) (*ht
 		stop()
 		return nil, fmt.Errorf("write request: %w", err)
 	}
+	c.lr.n = maxHead
 	if _, err := c.br.Peek(1); err != nil {
 		stop()
 		if ctx.Err() != nil {
@@ -131,16 +158,24 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request) (*ht
 		return nil, fmt.Errorf("%w: %w", errNothingRead, err)
 	}
 	trace := httptrace.ContextClientTrace(ctx)
-	for {
+	for n1xx := 0; ; n1xx++ {
 		resp, err := http.ReadResponse(c.br, r)
 		if err != nil {
 			stop()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
+			if c.lr.n <= 0 {
+				return nil, fmt.Errorf("read response: %w", errHeadTooLarge)
+			}
 			return nil, fmt.Errorf("read response: %w", err)
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			if n1xx >= max1xx {
+				stop()
+				return nil, errors.New("read response: too many informational (1xx) responses")
+			}
+			c.lr.n = maxHead
 			// Informational answers (103 Early Hints, ...) are passed on to
 			// the reverse proxy, which forwards them, and the final answer
 			// follows on the same connection.
@@ -152,8 +187,9 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request) (*ht
 			}
 			continue
 		}
+		c.lr.n = math.MaxInt64 // the body is bounded by its own framing
 		reusable := !resp.Close && !r.Close && resp.StatusCode != http.StatusSwitchingProtocols
-		b := &body{rc: resp.Body, c: c, t: t, addr: r.URL.Host, stop: stop, reusable: reusable}
+		b := &body{rc: resp.Body, c: c, t: t, addr: addr, stop: stop, reusable: reusable}
 		if resp.Body == http.NoBody {
 			b.finish(true)
 			return resp, nil
@@ -164,6 +200,27 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request) (*ht
 }
 
 var aLongTimeAgo = time.Unix(1, 0)
+
+var errHeadTooLarge = errors.New("response head larger than the limit")
+
+// limitReader lets at most n bytes through; the transport sets n before each
+// response head and lifts it for the body.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
 
 func (t *Transport) pool(addr string) *hostPool {
 	if p, ok := t.pools.Load(addr); ok {
@@ -182,7 +239,7 @@ func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, 
 	for {
 		select {
 		case c := <-hp.idle:
-			if t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout {
+			if (t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout) || !idleClean(c.nc) {
 				_ = c.nc.Close()
 				continue
 			}
@@ -193,29 +250,33 @@ func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, 
 		if err != nil {
 			return nil, false, err
 		}
-		return &conn{nc: nc, br: bufio.NewReaderSize(nc, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
+		lr := &limitReader{r: nc}
+		return &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
 	}
 }
 
-// put returns c to its pool, or closes it when the pool is full.
+// put returns c to the pool of addr (host:port), or closes it when the pool is
+// full or the transport is retired.
 func (t *Transport) put(addr string, c *conn) {
+	if t.retired.Load() {
+		_ = c.nc.Close()
+		return
+	}
 	c.idleFrom = time.Now()
 	select {
-	case t.pool(hostPort(addr)).idle <- c:
+	case t.pool(addr).idle <- c:
 	default:
 		_ = c.nc.Close()
 	}
 }
 
-func hostPort(host string) string {
-	if _, _, err := net.SplitHostPort(host); err == nil {
-		return host
-	}
-	return net.JoinHostPort(host, "80")
-}
-
-// CloseIdleConnections closes every idle connection (and the Fallback's).
+// CloseIdleConnections closes every idle connection (and the Fallback's) and
+// retires the transport: it keeps serving requests, but connections that
+// finish a response afterwards are closed rather than pooled. The gateway
+// calls it when a reload replaces the pool that owns this transport, so
+// requests still in flight there leave nothing open behind them.
 func (t *Transport) CloseIdleConnections() {
+	t.retired.Store(true)
 	t.pools.Range(func(_, v any) bool {
 		hp := v.(*hostPool)
 		for {

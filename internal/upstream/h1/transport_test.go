@@ -1,6 +1,7 @@
 package h1
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -295,5 +296,185 @@ func BenchmarkRoundTrip(b *testing.B) {
 				resp.Body.Close()
 			}
 		})
+	}
+}
+
+// rawBackend accepts connections and runs serve on each.
+func rawBackend(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); serve(c) }()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// readHead reads one request head from a raw connection.
+func readHead(br *bufio.Reader) error {
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return err
+	}
+	return req.Body.Close()
+}
+
+// TestUnsolicitedBytesOnIdleConnection: bytes a backend sends on a connection
+// while it sits idle in the pool must never become the next request's
+// response (response-queue poisoning).
+func TestUnsolicitedBytesOnIdleConnection(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		first  string // the answer to the first request
+		stray  string // sent afterwards, unasked
+		method string
+	}{
+		{"bytes past content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON", "GET"},
+		{"body after 204", "HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nPOISON", "GET"},
+		{"body on HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n", "POISON", "HEAD"},
+		{"408 before idle close", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n", "GET"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sent := make(chan struct{}, 4)
+			var conns atomic.Int64
+			url := rawBackend(t, func(c net.Conn) {
+				n := conns.Add(1)
+				br := bufio.NewReader(c)
+				if readHead(br) != nil {
+					return
+				}
+				if n > 1 {
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean")
+					return
+				}
+				io.WriteString(c, tt.first)
+				time.Sleep(20 * time.Millisecond) // after the client has read its answer
+				io.WriteString(c, tt.stray)
+				sent <- struct{}{}
+				_ = readHead(br)
+				// A poisoned client would take the stray bytes as its answer
+				// and never get here; keep the connection open to see that.
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond")
+				time.Sleep(time.Second)
+			})
+			tr := newTransport()
+			defer tr.CloseIdleConnections()
+			roundTrip(t, tr, tt.method, url, nil)
+			// On loopback the stray bytes are in the idle connection's receive
+			// buffer once the backend's write returns.
+			<-sent
+			code, body, _ := roundTrip(t, tr, "GET", url, nil)
+			if body != "clean" || code != 200 {
+				t.Fatalf("GET after stray bytes on the idle connection = %d %q, want 200 \"clean\" from a fresh connection", code, body)
+			}
+		})
+	}
+}
+
+func TestResponseHeaderLimits(t *testing.T) {
+	t.Parallel()
+	t.Run("huge header", func(t *testing.T) {
+		t.Parallel()
+		url := rawBackend(t, func(c net.Conn) {
+			if readHead(bufio.NewReader(c)) != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: ")
+			chunk := strings.Repeat("a", 64<<10)
+			for i := 0; i < 64; i++ { // 4 MiB of header
+				if _, err := io.WriteString(c, chunk); err != nil {
+					return
+				}
+			}
+			io.WriteString(c, "\r\nContent-Length: 0\r\n\r\n")
+		})
+		tr := newTransport()
+		tr.MaxResponseHeaderBytes = 1 << 20
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest("GET", url, nil)
+		if resp, err := tr.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Fatalf("4 MiB response header with a 1 MiB limit: status %d, want an error", resp.StatusCode)
+		}
+	})
+	t.Run("1xx flood", func(t *testing.T) {
+		t.Parallel()
+		url := rawBackend(t, func(c net.Conn) {
+			if readHead(bufio.NewReader(c)) != nil {
+				return
+			}
+			for i := 0; i < 100; i++ {
+				if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\n\r\n"); err != nil {
+					return
+				}
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		})
+		tr := newTransport()
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest("GET", url, nil)
+		if resp, err := tr.RoundTrip(req); err == nil {
+			resp.Body.Close()
+			t.Fatal("100 informational responses were accepted, want an error")
+		}
+	})
+}
+
+func TestIPv6BackendReusesConnections(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback on this machine")
+	}
+	var conns atomic.Int64
+	s := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "v6") }),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		},
+	}
+	go s.Serve(ln)
+	defer s.Close()
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	url := "http://" + ln.Addr().String()
+	for i := 0; i < 3; i++ {
+		roundTrip(t, tr, "GET", url, nil)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("connections to an IPv6 backend for 3 requests = %d, want 1", n)
+	}
+}
+
+func TestClosedTransportDoesNotPool(t *testing.T) {
+	t.Parallel()
+	s, conns := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := newTransport()
+	req, _ := http.NewRequest("GET", s.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The transport is retired (a reload) while the response is in flight.
+	tr.CloseIdleConnections()
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	roundTrip(t, tr, "GET", s.URL, nil)
+	if n := conns.Load(); n != 2 {
+		t.Fatalf("connections = %d, want 2: a retired transport must not pool", n)
 	}
 }

@@ -1,0 +1,11 @@
+//go:build !unix
+
+package h1
+
+import "net"
+
+// canCheckIdle is false where a non-blocking peek is not implemented; the
+// transport then hands every request to its Fallback.
+const canCheckIdle = false
+
+func idleClean(net.Conn) bool { return false }
