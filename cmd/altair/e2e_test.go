@@ -404,8 +404,14 @@ func TestE2ENoRoutesStartsAndSaysSo(t *testing.T) {
 	}
 }
 
+// routeCfg is a one-route config. Retries are off so that a request the
+// gateway drops (during a reload, say) shows as a failure instead of being
+// retried away.
 func routeCfg(name, url string) string {
 	return baseCfg + fmt.Sprintf(`
+defaults:
+  retry:
+    attempts: 1
 routes:
   - name: %s
     match:

@@ -207,6 +207,12 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	// Signals are ours from the first moment: a SIGTERM or SIGHUP that arrives
+	// while starting must not take the default action (exit without draining).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
 	path := configPath(*file)
 	cfg, err := config.Load(path, environ)
 	if err != nil {
@@ -260,10 +266,6 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	} else {
 		close(watchDone)
 	}
-
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 
 	listen := cfg.Server
 	for {
