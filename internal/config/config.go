@@ -162,6 +162,10 @@ type Retry struct {
 	Backoff time.Duration `yaml:"backoff"`
 	// MaxBackoff caps one backoff wait. Default 1s.
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// PerTryTimeout bounds one attempt, from sending it to receiving response
+	// headers; on expiry an idempotent request is retried on the next backend.
+	// Default 0: only the route timeout applies.
+	PerTryTimeout time.Duration `yaml:"per_try_timeout"`
 	// Budget is the largest share of a pool's requests that may be retries (0..1).
 	// Default 0.2.
 	Budget float64 `yaml:"budget"`

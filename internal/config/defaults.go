@@ -150,6 +150,7 @@ func (s *UpstreamSettings) inherit(d *UpstreamSettings) {
 	setInt(&r.Attempts, dr.Attempts)
 	setDuration(&r.Backoff, dr.Backoff)
 	setDuration(&r.MaxBackoff, dr.MaxBackoff)
+	setDuration(&r.PerTryTimeout, dr.PerTryTimeout)
 	setFloat(&r.Budget, dr.Budget)
 	setInt64(&r.MaxBodyBytes, dr.MaxBodyBytes)
 	if r.OnStatus == nil && dr.OnStatus != nil {

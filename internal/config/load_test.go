@@ -303,6 +303,7 @@ defaults:
     max_failures: 9
   retry:
     on_status: [500]
+    per_try_timeout: 2s
 upstreams:
   a:
     backends: [{url: "http://a"}]
@@ -317,6 +318,7 @@ upstreams:
       max_failures: 2
     retry:
       on_status: []
+      per_try_timeout: 250ms
 `)
 	a, b := c.Upstreams["a"], c.Upstreams["b"]
 	tests := []struct {
@@ -337,6 +339,9 @@ upstreams:
 		{"a.Retry.OnStatus", a.Retry.OnStatus, []int{500}},
 		{"b.Retry.OnStatus (explicit empty)", b.Retry.OnStatus, []int{}},
 		{"a.Retry.Attempts (built-in)", a.Retry.Attempts, 3},
+		{"a.Retry.PerTryTimeout (inherited)", a.Retry.PerTryTimeout, 2 * time.Second},
+		{"b.Retry.PerTryTimeout (own)", b.Retry.PerTryTimeout, 250 * time.Millisecond},
+		{"Defaults.Retry.PerTryTimeout", c.Defaults.Retry.PerTryTimeout, 2 * time.Second},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {

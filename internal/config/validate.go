@@ -351,6 +351,7 @@ func settingsProblems(s *UpstreamSettings) []relProblem {
 	nonNeg("retry.attempts", int64(r.Attempts))
 	nonNeg("retry.backoff", int64(r.Backoff))
 	nonNeg("retry.max_backoff", int64(r.MaxBackoff))
+	nonNeg("retry.per_try_timeout", int64(r.PerTryTimeout))
 	share("retry.budget", r.Budget)
 	nonNeg("retry.max_body_bytes", r.MaxBodyBytes)
 	for k, st := range r.OnStatus {

@@ -39,6 +39,12 @@ func TestLoadProblems(t *testing.T) {
 		{"retry budget", "defaults:\n  retry:\n    budget: 2\n", "defaults.retry.budget", "budget", "between 0 and 1"},
 		{"retry on_status", "defaults:\n  retry:\n    on_status:\n      - 503\n      - 99\n", "defaults.retry.on_status[1]", "- 99", "between 100 and 599"},
 		{"negative attempts", "defaults:\n  retry:\n    attempts: -1\n", "defaults.retry.attempts", "attempts", "must not be negative"},
+		{"negative per_try_timeout", "defaults:\n  retry:\n    per_try_timeout: -100ms\n", "defaults.retry.per_try_timeout", "per_try_timeout", "must not be negative"},
+		{
+			"negative per_try_timeout on an upstream",
+			"upstreams:\n  u:\n    backends: [{url: http://u}]\n    retry:\n      per_try_timeout: -1s\n",
+			"upstreams.u.retry.per_try_timeout", "per_try_timeout", "must not be negative",
+		},
 		{"health check type", "defaults:\n  health_check:\n    type: udp\n", "defaults.health_check.type", "type:", `invalid value "udp"`},
 		{"http health check without path", "defaults:\n  health_check:\n    type: http\n", "defaults.health_check.path", "health_check:", "needs a path"},
 		{"health check path", "defaults:\n  health_check:\n    path: healthz\n", "defaults.health_check.path", "path:", "must start with /"},

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -153,4 +154,64 @@ func ctxWithTimeout(t testing.TB, d time.Duration) context.Context {
 func withAlgorithm(c config.Upstream, algorithm string) config.Upstream {
 	c.LoadBalancing = algorithm
 	return c
+}
+
+// manualTimers replaces a pool's time.AfterFunc so that a test fires the route
+// and per-try timeouts itself, exactly when it wants, instead of sleeping past
+// them.
+type manualTimers struct {
+	mu     sync.Mutex
+	timers []*manualTimer
+}
+
+type manualTimer struct {
+	d      time.Duration
+	f      func()
+	mu     sync.Mutex
+	active bool
+}
+
+// withManualTimers makes p use timers fired by hand. Call it before p serves.
+func withManualTimers(p *Pool) *manualTimers {
+	m := &manualTimers{}
+	p.afterFunc = m.afterFunc
+	return m
+}
+
+func (m *manualTimers) afterFunc(d time.Duration, f func()) stopper {
+	t := &manualTimer{d: d, f: f, active: true}
+	m.mu.Lock()
+	m.timers = append(m.timers, t)
+	m.mu.Unlock()
+	return t
+}
+
+// Stop reports whether it stopped t before it fired, as time.Timer.Stop does.
+func (t *manualTimer) Stop() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	was := t.active
+	t.active = false
+	return was
+}
+
+// fire expires every timer started so far, as if all their durations had
+// elapsed, and returns their durations and how many were still running (and so
+// ran their function).
+func (m *manualTimers) fire() (started []time.Duration, fired int) {
+	m.mu.Lock()
+	timers := append([]*manualTimer(nil), m.timers...)
+	m.mu.Unlock()
+	for _, t := range timers {
+		started = append(started, t.d)
+		t.mu.Lock()
+		run := t.active
+		t.active = false
+		t.mu.Unlock()
+		if run {
+			fired++
+			t.f()
+		}
+	}
+	return started, fired
 }

@@ -31,8 +31,12 @@ var (
 	// (all unhealthy, ejected or with an open breaker). It maps to 503.
 	ErrNoBackend = errors.New("no available backend")
 	// ErrTimeout means the route's timeout elapsed before the response headers
-	// arrived. It maps to 504.
+	// arrived (or, as ErrTryTimeout, one attempt's). It maps to 504.
 	ErrTimeout = errors.New("upstream timeout")
+	// ErrTryTimeout means one attempt's Retry.PerTryTimeout elapsed before its
+	// response headers arrived. It wraps ErrTimeout, so when no retry follows it
+	// maps to 504 too.
+	ErrTryTimeout = fmt.Errorf("per-try %w", ErrTimeout)
 )
 
 // Options build a Pool. Config is fully defaulted by the config package; NewPool
@@ -71,6 +75,9 @@ type Pool struct {
 	logger    *slog.Logger
 	now       func() time.Time
 	trust     func(*http.Request) bool
+	// afterFunc starts the route and per-try timers: time.AfterFunc, which
+	// tests replace to fire timeouts by hand.
+	afterFunc func(time.Duration, func()) stopper
 
 	breakerCfg breakerConfig
 	outlierCfg outlierConfig
@@ -137,6 +144,7 @@ func NewPool(o Options) (*Pool, error) {
 		logger:    o.Logger,
 		now:       o.Now,
 		trust:     o.TrustForwarded,
+		afterFunc: afterFunc,
 		health:    health,
 	}
 	if p.logger == nil {
@@ -207,8 +215,8 @@ type transport interface {
 // newTransport builds the pool's connection pool: the lean h1 transport for
 // bodiless reads to plain-http backends (most of a gateway's traffic), over
 // net/http's Transport for everything else (TLS, HTTP/2, bodies, upgrades).
-// There is no ResponseHeaderTimeout: the route timeout bounds the wait for
-// headers.
+// There is no ResponseHeaderTimeout: the route timeout, and per attempt
+// Retry.PerTryTimeout, bound the wait for headers.
 func newTransport(c config.Transport, backends int) transport {
 	dialTimeout := c.DialTimeout
 	if dialTimeout <= 0 {

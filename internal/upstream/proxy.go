@@ -104,13 +104,19 @@ type routeTransport routeHandler
 type reqState struct {
 	inbound  context.Context // the client's context: done means the client went away
 	cancel   context.CancelCauseFunc
-	timer    *time.Timer
+	timer    stopper
 	trusted  bool
 	attempts int
 	backend  string // the last backend tried
 }
 
 type stateKey struct{}
+
+// stopper is the part of *time.Timer that the proxy uses.
+type stopper interface{ Stop() bool }
+
+// afterFunc is time.AfterFunc, the default Pool.afterFunc.
+func afterFunc(d time.Duration, f func()) stopper { return time.AfterFunc(d, f) }
 
 func stateFrom(ctx context.Context) *reqState {
 	st, _ := ctx.Value(stateKey{}).(*reqState)
@@ -136,13 +142,17 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // rewrite is the ReverseProxy Rewrite hook. ReverseProxy has already removed
-// hop-by-hop and X-Forwarded-* headers from pr.Out; the backend is chosen later,
-// per attempt, by the RoundTripper.
+// hop-by-hop, Forwarded and X-Forwarded-* headers from pr.Out; the backend is
+// chosen later, per attempt, by the RoundTripper.
 func (h *routeHandler) rewrite(pr *httputil.ProxyRequest) {
 	trusted := h.pool.trust(pr.In)
 	if st := stateFrom(pr.In.Context()); st != nil {
 		st.trusted = trusted
 	}
+	// Forwarded is never passed on: we do not append to it, so even a trusted
+	// chain would lack our hop. ReverseProxy removes it already; this does not
+	// depend on that.
+	pr.Out.Header.Del("Forwarded")
 	if trusted {
 		if v := pr.In.Header["X-Forwarded-For"]; len(v) > 0 {
 			pr.Out.Header["X-Forwarded-For"] = slices.Clone(v) // so the peer is appended
@@ -156,6 +166,16 @@ func (h *routeHandler) rewrite(pr *httputil.ProxyRequest) {
 			}
 		}
 	}
+	// X-Real-IP is not a hop-by-hop or X-Forwarded-* header, so ReverseProxy
+	// copies it: a client could claim any address. Only a trusted proxy's
+	// value is kept.
+	if !trusted || pr.Out.Header.Get("X-Real-IP") == "" {
+		if ip, ok := peerIP(pr.In); ok {
+			pr.Out.Header.Set("X-Real-IP", ip)
+		} else {
+			pr.Out.Header.Del("X-Real-IP")
+		}
+	}
 	pr.Out.URL.RawPath = ""
 	if h.opts.RewriteRequest != nil {
 		h.opts.RewriteRequest(pr.Out)
@@ -163,7 +183,8 @@ func (h *routeHandler) rewrite(pr *httputil.ProxyRequest) {
 }
 
 // RoundTrip sends out to one backend after another until an attempt succeeds, is
-// not retryable, or attempts, budget or time run out.
+// not retryable, or attempts, budget or time run out. An attempt that exceeds
+// Retry.PerTryTimeout fails like any other transport error.
 func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	h := (*routeHandler)(t)
 	p := h.pool
@@ -182,7 +203,7 @@ func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	if h.opts.Timeout > 0 && st.timer == nil && st.cancel != nil {
 		cancel := st.cancel
-		st.timer = time.AfterFunc(h.opts.Timeout, func() { cancel(ErrTimeout) })
+		st.timer = p.afterFunc(h.opts.Timeout, func() { cancel(ErrTimeout) })
 	}
 
 	var f filter
@@ -197,7 +218,7 @@ func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	upgrade := out.Header.Get("Upgrade") != ""
 	for attempt := 1; ; attempt++ {
 		st.attempts, st.backend = attempt, b.name
-		resp, err := p.send(out, b, body)
+		resp, err := p.attempt(ctx, out, b, body)
 		if attempt > 1 {
 			ps.retries.Add(-1)
 		}
@@ -257,11 +278,43 @@ func (p *Pool) next(f *filter) (*backend, bool) {
 	return b, probe
 }
 
-// send makes one attempt on b. The returned response's body decrements b's
-// in-flight count when closed.
-func (p *Pool) send(out *http.Request, b *backend, body requestBody) (*http.Response, error) {
-	r := new(http.Request)
-	*r = *out
+// attempt makes one attempt on b under ctx, bounded by Retry.PerTryTimeout when
+// that is set. Like the route timeout, the bound is a timer that cancels the
+// attempt's context and is stopped once the response headers arrive, so that the
+// body may then stream for as long as it lasts; that context ends with ctx.
+func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body requestBody) (*http.Response, error) {
+	d := p.cfg.Retry.PerTryTimeout
+	if d <= 0 {
+		return p.send(ctx, out, b, body)
+	}
+	tctx, cancel := context.WithCancelCause(ctx)
+	timer := p.afterFunc(d, func() { cancel(ErrTryTimeout) })
+	resp, err := p.send(tctx, out, b, body)
+	if timer.Stop() {
+		if err != nil {
+			cancel(nil)
+		}
+		return resp, err
+	}
+	if !errors.Is(context.Cause(tctx), ErrTryTimeout) {
+		// ctx ended first (route timeout or client gone); the caller sees it.
+		return resp, err
+	}
+	// The timer fired, possibly as the headers arrived: the body is cut anyway.
+	discard(resp)
+	switch {
+	case err == nil:
+		return nil, fmt.Errorf("%w after %v", ErrTryTimeout, d)
+	case errors.Is(err, ErrTryTimeout):
+		return nil, err
+	}
+	return nil, fmt.Errorf("%w after %v: %w", ErrTryTimeout, d, err)
+}
+
+// send makes one attempt on b under ctx. The returned response's body
+// decrements b's in-flight count when closed.
+func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body requestBody) (*http.Response, error) {
+	r := out.WithContext(ctx)
 	u := *out.URL
 	u.Scheme = b.target.Scheme
 	u.Host = b.target.Host
@@ -410,6 +463,16 @@ func clientIP(r *http.Request, trusted bool) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// peerIP returns the IP of r's direct peer (the host part of RemoteAddr), or
+// false when RemoteAddr has none.
+func peerIP(r *http.Request) (string, bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil || host == "" {
+		return "", false
+	}
+	return host, true
 }
 
 // joinPath joins a backend's base path (no trailing slash) and a request path

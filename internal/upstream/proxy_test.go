@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -353,49 +355,85 @@ func TestProxyClientGone(t *testing.T) {
 	}
 }
 
-func TestProxyXForwarded(t *testing.T) {
+func TestProxyForwardingHeaders(t *testing.T) {
 	t.Parallel()
-	type fwd struct{ forFor, proto, host string }
+	// fwd is what the backend saw; multiple values of a header are joined with " | ".
+	type fwd struct{ forFor, proto, host, realIP, forwarded string }
+	const peer = "192.0.2.7:5555"
+	spoofed := http.Header{
+		"X-Forwarded-For":   {"1.2.3.4"},
+		"X-Forwarded-Proto": {"https"},
+		"X-Forwarded-Host":  {"evil.example"},
+		"X-Real-Ip":         {"1.2.3.4", "5.6.7.8"},
+		"Forwarded":         {"for=1.2.3.4;proto=https"},
+	}
 	tests := []struct {
-		name    string
-		trusted bool
-		in      map[string]string
-		want    fwd
+		name   string
+		trust  *bool  // nil: no TrustForwarded option
+		remote string // RemoteAddr; peer when empty
+		in     http.Header
+		want   fwd
 	}{
 		{
-			name: "untrusted peer: client values replaced",
-			in:   map[string]string{"X-Forwarded-For": "1.2.3.4", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
-			want: fwd{"192.0.2.7", "http", "client.example"},
+			name: "no trust option: client values replaced by the peer's", in: spoofed,
+			want: fwd{"192.0.2.7", "http", "client.example", "192.0.2.7", ""},
 		},
 		{
-			name: "trusted peer: appended and kept", trusted: true,
-			in:   map[string]string{"X-Forwarded-For": "1.2.3.4, 10.0.0.1", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "public.example"},
-			want: fwd{"1.2.3.4, 10.0.0.1, 192.0.2.7", "https", "public.example"},
+			name: "untrusted peer: client values replaced by the peer's", trust: new(false), in: spoofed,
+			want: fwd{"192.0.2.7", "http", "client.example", "192.0.2.7", ""},
 		},
 		{
-			name: "trusted peer without forwarding headers", trusted: true,
-			want: fwd{"192.0.2.7", "http", "client.example"},
+			name: "untrusted peer without forwarding headers", trust: new(false),
+			want: fwd{"192.0.2.7", "http", "client.example", "192.0.2.7", ""},
+		},
+		{
+			name: "untrusted IPv6 peer", remote: "[2001:db8::1]:5555", in: spoofed,
+			want: fwd{"2001:db8::1", "http", "client.example", "2001:db8::1", ""},
+		},
+		{
+			name: "untrusted peer without an address: client X-Real-IP dropped", remote: "@", in: spoofed,
+			want: fwd{"", "http", "client.example", "", ""},
+		},
+		{
+			name: "trusted peer: chain appended, values kept", trust: new(true),
+			in: http.Header{
+				"X-Forwarded-For":   {"1.2.3.4, 10.0.0.1"},
+				"X-Forwarded-Proto": {"https"},
+				"X-Forwarded-Host":  {"public.example"},
+				"X-Real-Ip":         {"1.2.3.4"},
+				"Forwarded":         {"for=1.2.3.4"},
+			},
+			want: fwd{"1.2.3.4, 10.0.0.1, 192.0.2.7", "https", "public.example", "1.2.3.4", ""},
+		},
+		{
+			name: "trusted peer without forwarding headers", trust: new(true),
+			want: fwd{"192.0.2.7", "http", "client.example", "192.0.2.7", ""},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			remote := cmp.Or(tt.remote, peer)
 			got := make(chan fwd, 1)
 			be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
-				got <- fwd{r.Header.Get("X-Forwarded-For"), r.Header.Get("X-Forwarded-Proto"), r.Header.Get("X-Forwarded-Host")}
+				h := func(k string) string { return strings.Join(r.Header.Values(k), " | ") }
+				got <- fwd{h("X-Forwarded-For"), h("X-Forwarded-Proto"), h("X-Forwarded-Host"), h("X-Real-IP"), h("Forwarded")}
 			})
 			p := newTestPool(t, testUpstream(be.URL), func(o *Options) {
+				if tt.trust == nil {
+					return
+				}
 				o.TrustForwarded = func(r *http.Request) bool {
-					if r.RemoteAddr != "192.0.2.7:5555" {
-						t.Errorf("TrustForwarded got RemoteAddr %q", r.RemoteAddr)
+					if r.RemoteAddr != remote {
+						t.Errorf("TrustForwarded got RemoteAddr %q, want %q", r.RemoteAddr, remote)
 					}
-					return tt.trusted
+					return *tt.trust
 				}
 			})
 			req := httptest.NewRequest(http.MethodGet, "http://client.example/x", nil)
-			req.RemoteAddr = "192.0.2.7:5555"
-			for k, v := range tt.in {
-				req.Header.Set(k, v)
+			req.RemoteAddr = remote
+			for k, vs := range tt.in {
+				req.Header[k] = slices.Clone(vs)
 			}
 			if w := serve(p.Handler(RouteOptions{}), req); w.Code != 200 {
 				t.Fatalf("ServeHTTP() = %d, want 200", w.Code)
@@ -523,6 +561,7 @@ func TestProxyUpgrade(t *testing.T) {
 		_, _ = io.Copy(conn, rw) // echo until the client closes
 	})
 	p := newTestPool(t, testUpstream(be.URL))
+	timers := withManualTimers(p)
 	front, _ := newFront(t, p.Handler(RouteOptions{Route: "ws", Timeout: 50 * time.Millisecond}))
 	conn, err := net.Dial("tcp", strings.TrimPrefix(front, "http://"))
 	if err != nil {
@@ -539,8 +578,10 @@ func TestProxyUpgrade(t *testing.T) {
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("upgrade status = %d, want 101", resp.StatusCode)
 	}
-	// Outlive the route timeout: upgraded connections are not cut by it.
-	time.Sleep(100 * time.Millisecond)
+	// Let the route timeout expire: upgraded connections are not cut by it.
+	if started, fired := timers.fire(); len(started) != 1 || fired != 0 {
+		t.Fatalf("route timers started %v, %d fired after the 101; want one, stopped at the headers", started, fired)
+	}
 	for _, msg := range []string{"hello", "world, again"} {
 		if _, err := conn.Write([]byte(msg)); err != nil {
 			t.Fatal(err)
@@ -751,5 +792,142 @@ func TestProxyErrorLog(t *testing.T) {
 	}
 	if u := p.Status().Backends[0].URL; strings.Contains(u, "hunter2") {
 		t.Errorf("Status() URL = %s, want the password redacted", u)
+	}
+}
+
+func TestProxyPerTryTimeout(t *testing.T) {
+	t.Parallel()
+	const routeTimeout = 5 * time.Second
+	tests := []struct {
+		name     string
+		method   string
+		attempts int
+		wantCode int
+		wantHits int // requests that reached the answering backend
+	}{
+		{name: "GET retried on the next backend", method: http.MethodGet, attempts: 3, wantCode: 200, wantHits: 1},
+		{name: "GET on its last attempt", method: http.MethodGet, attempts: 1, wantCode: 504},
+		{name: "POST not retried: it was sent", method: http.MethodPost, attempts: 3, wantCode: 504},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var hung, answered atomic.Int64
+			release := make(chan struct{})
+			hang := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				hung.Add(1)
+				select { // until the gateway gives up on the attempt
+				case <-r.Context().Done():
+				case <-release:
+				}
+			})
+			t.Cleanup(func() { close(release) })
+			ok := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				answered.Add(1)
+				_, _ = io.WriteString(w, "ok")
+			})
+			cfg := testUpstream(hang.URL, ok.URL) // round-robin: the first attempt hangs
+			cfg.Retry.Attempts = tt.attempts
+			cfg.Retry.PerTryTimeout = 100 * time.Millisecond
+			p := newTestPool(t, cfg)
+			h := p.Handler(RouteOptions{Route: "r", Timeout: routeTimeout})
+			req := httptest.NewRequest(tt.method, "/x", strings.NewReader("payload"))
+			start := time.Now()
+			w := serve(h, req)
+			if elapsed := time.Since(start); elapsed > 2*time.Second {
+				t.Errorf("%s: ServeHTTP() took %v, want about the 100ms per-try timeout (route timeout %v)", tt.name, elapsed, routeTimeout)
+			}
+			if w.Code != tt.wantCode {
+				t.Fatalf("%s: ServeHTTP() = %d %q, want %d", tt.name, w.Code, w.Body, tt.wantCode)
+			}
+			if tt.wantCode == http.StatusOK && w.Body.String() != "ok" {
+				t.Errorf("%s: body = %q, want ok", tt.name, w.Body)
+			}
+			if tt.wantCode == http.StatusGatewayTimeout {
+				if e := decodeError(t, w.Body.Bytes()); e.Error != httperr.CodeGatewayTimeout {
+					t.Errorf("%s: error body = %+v, want %s", tt.name, e, httperr.CodeGatewayTimeout)
+				}
+			}
+			if hung.Load() != 1 || answered.Load() != int64(tt.wantHits) {
+				t.Errorf("%s: hits = %d hung, %d answered, want 1, %d", tt.name, hung.Load(), answered.Load(), tt.wantHits)
+			}
+			st := p.Status()
+			if a := st.Backends[0]; a.Failures != 1 || a.InFlight != 0 {
+				t.Errorf("%s: Status() hung backend = %+v, want 1 failure, nothing in flight", tt.name, a)
+			}
+			if b := st.Backends[1]; b.Failures != 0 || b.InFlight != 0 {
+				t.Errorf("%s: Status() answering backend = %+v, want no failure, nothing in flight", tt.name, b)
+			}
+		})
+	}
+}
+
+// TestProxyPerTryTimeoutStopsAtHeaders checks that, like the route timeout, the
+// per-try timeout stops when the headers arrive: the body may stream on.
+func TestProxyPerTryTimeoutStopsAtHeaders(t *testing.T) {
+	t.Parallel()
+	next := make(chan struct{})
+	be := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "head;")
+		w.(http.Flusher).Flush()
+		select {
+		case <-next:
+			_, _ = io.WriteString(w, "rest")
+		case <-r.Context().Done():
+		}
+	})
+	cfg := testUpstream(be.URL)
+	cfg.Retry.PerTryTimeout = 50 * time.Millisecond
+	p := newTestPool(t, cfg)
+	timers := withManualTimers(p)
+	front, client := newFront(t, p.Handler(RouteOptions{Route: "r", Timeout: time.Second}))
+	req, _ := http.NewRequestWithContext(ctxWithTimeout(t, 5*time.Second), http.MethodGet, front+"/stream", nil)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	// Both timeouts expire while the body is still streaming.
+	started, fired := timers.fire()
+	if !slices.Equal(started, []time.Duration{time.Second, 50 * time.Millisecond}) || fired != 0 {
+		t.Errorf("timers started %v, %d fired after the headers; want [1s 50ms], both stopped", started, fired)
+	}
+	close(next)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || string(body) != "head;rest" {
+		t.Fatalf("GET /stream = %d %q (%v), want the whole body", resp.StatusCode, body, err)
+	}
+}
+
+// TestProxyPerTryTimeoutManual fires the per-try timer by hand while the first
+// attempt waits for headers: it fails, counts against its backend, and the GET
+// is answered by the next one.
+func TestProxyPerTryTimeoutManual(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan struct{})
+	hang := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done() // the gateway gives up on the attempt
+	})
+	ok := okBackend(t, "ok")
+	cfg := testUpstream(hang.URL, ok.URL)
+	cfg.Retry.PerTryTimeout = time.Hour
+	p := newTestPool(t, cfg)
+	timers := withManualTimers(p)
+	h := p.Handler(RouteOptions{Route: "r"})
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- serve(h, httptest.NewRequest(http.MethodGet, "/x", nil)) }()
+	<-arrived
+	if started, fired := timers.fire(); !slices.Equal(started, []time.Duration{time.Hour}) || fired != 1 {
+		t.Fatalf("timers started %v, %d fired; want one per-try timer, fired", started, fired)
+	}
+	w := <-done
+	if w.Code != http.StatusOK || w.Body.String() != "ok" {
+		t.Fatalf("ServeHTTP() = %d %q, want 200 ok from the second backend", w.Code, w.Body)
+	}
+	if a := p.Status().Backends[0]; a.Failures != 1 {
+		t.Errorf("Status() hung backend = %+v, want 1 failure", a)
 	}
 }
