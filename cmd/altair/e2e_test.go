@@ -718,3 +718,26 @@ routes:
 	})
 	roundTrip("after reload")
 }
+
+func TestE2EDrainDelayReportsNotReady(t *testing.T) {
+	t.Parallel()
+	a := backend(t, "a")
+	p := startAltair(t, strings.Replace(routeCfg("one", a.URL), "server:\n", "server:\n  drain_delay: 2s\n", 1))
+	p.signal(syscall.SIGTERM)
+	waitFor(t, 5*time.Second, "/ready to answer 503 while draining", func() bool {
+		code, _, _ := get(t, p.url("/ready"))
+		return code == http.StatusServiceUnavailable
+	})
+	// Still serving traffic during the delay.
+	if code, body, _ := get(t, p.url("/x")); code != 200 || body != "a /x" {
+		t.Fatalf("during the drain delay GET /x = %d %q, want 200", code, body)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("altair did not exit after the drain delay")
+	}
+	if p.exitErr != nil {
+		t.Fatalf("exit after drain: %v, want status 0", p.exitErr)
+	}
+}

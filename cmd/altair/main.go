@@ -280,10 +280,11 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 				request("SIGHUP")
 				continue
 			}
-			logger.Info("shutting down", "signal", sig.String(), "timeout", listen.ShutdownTimeout.String())
+			logger.Info("shutting down", "signal", sig.String(), "drain_delay", listen.DrainDelay.String(), "timeout", listen.ShutdownTimeout.String())
 			gw.SetDraining()
 			cancel()
 			<-watchDone
+			drainDelay(listen.DrainDelay, sigs)
 			sctx, scancel := context.WithTimeout(context.Background(), listen.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
 			scancel()
@@ -294,6 +295,27 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 			}
 			logger.Info("stopped")
 			return 0
+		}
+	}
+}
+
+// drainDelay keeps serving, with /ready answering 503, for d so that load
+// balancers notice before the listener closes. A second SIGINT/SIGTERM ends
+// the wait early.
+func drainDelay(d time.Duration, sigs <-chan os.Signal) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				return
+			}
 		}
 	}
 }

@@ -42,6 +42,10 @@ type Server struct {
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// ShutdownTimeout bounds the graceful drain on SIGINT/SIGTERM. Default 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// DrainDelay is how long /ready answers 503 after SIGINT/SIGTERM before the
+	// listener closes, so load balancers stop sending new requests first
+	// (Kubernetes: a few seconds). Default 0.
+	DrainDelay time.Duration `yaml:"drain_delay"`
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
 	// believed (TRUSTED_PROXIES, comma-separated). Default: none.
 	TrustedProxies []string `yaml:"trusted_proxies"`

@@ -122,7 +122,7 @@ func TestLoadFull(t *testing.T) {
 	want := Config{
 		Server: Server{
 			Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
-			MaxHeaderBytes: 32768, ShutdownTimeout: 15 * time.Second,
+			MaxHeaderBytes: 32768, ShutdownTimeout: 15 * time.Second, DrainDelay: 2 * time.Second,
 			TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1"},
 		},
 		Log:      Log{Level: "debug", Format: "text"},

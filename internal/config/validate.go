@@ -89,6 +89,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	v.duration("server.idle_timeout", s.IdleTimeout)
 	v.count("server.max_header_bytes", int64(s.MaxHeaderBytes))
 	v.duration("server.shutdown_timeout", s.ShutdownTimeout)
+	v.duration("server.drain_delay", s.DrainDelay)
 	for i, p := range s.TrustedProxies {
 		v.check(fmt.Sprintf("server.trusted_proxies[%d]", i), checkCIDR(p))
 	}
