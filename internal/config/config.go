@@ -15,6 +15,16 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Log configures structured logging.
 	Log Log `yaml:"log"`
+	// Admin configures the admin API.
+	Admin Admin `yaml:"admin"`
+	// Edge configures the checks that run before routing.
+	Edge Edge `yaml:"edge"`
+	// SecurityHeaders are set on every response; routes may override them.
+	SecurityHeaders SecurityHeaders `yaml:"security_headers"`
+	// CORS is the default CORS policy; routes may override it.
+	CORS CORS `yaml:"cors"`
+	// Auth configures the authentication methods routes can require.
+	Auth Auth `yaml:"auth"`
 	// Defaults holds the settings that every upstream and route inherits unless it
 	// sets its own.
 	Defaults Defaults `yaml:"defaults"`
@@ -46,6 +56,12 @@ type Server struct {
 	// listener closes, so load balancers stop sending new requests first
 	// (Kubernetes: a few seconds). Default 0.
 	DrainDelay time.Duration `yaml:"drain_delay"`
+	// MaxURIBytes caps the request target's length; longer gets 414.
+	// Default 8192.
+	MaxURIBytes int `yaml:"max_uri_bytes"`
+	// MaxBodyBytes is the default request body limit of every route; larger
+	// bodies get 413. Default 10485760 (10 MiB).
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
 	// believed (TRUSTED_PROXIES, comma-separated). Default: none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
@@ -211,8 +227,22 @@ type Route struct {
 	ResponseHeaders HeaderOps `yaml:"response_headers"`
 	// Timeout overrides Defaults.Timeout for this route.
 	Timeout time.Duration `yaml:"timeout"`
-	// RequireAuth marks the route as needing an authenticated caller.
+	// RequireAuth makes the route refuse callers that do not authenticate
+	// with one of Auth's methods (401), except on auth.public_paths.
 	RequireAuth bool `yaml:"require_auth"`
+	// Auth chooses the route's authentication methods and what credentials
+	// are passed upstream.
+	Auth RouteAuth `yaml:"auth"`
+	// RateLimit overrides edge.rate_limit for this route, field by field; the
+	// route then has buckets of its own.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// CORS overrides the default CORS policy for this route, field by field.
+	CORS CORS `yaml:"cors"`
+	// SecurityHeaders override the defaults for this route; "off" leaves one
+	// out.
+	SecurityHeaders SecurityHeaders `yaml:"security_headers"`
+	// MaxBodyBytes overrides server.max_body_bytes for this route.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Upstream names an entry of Config.Upstreams. Exactly one of Upstream and
 	// Backends is set.
 	Upstream string `yaml:"upstream"`
