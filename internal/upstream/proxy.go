@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/altair-gateway/altair/internal/httperr"
+	"github.com/altair-gateway/altair/internal/identity"
 )
 
 // RouteOptions configure the proxy handler of one route.
@@ -447,9 +448,13 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// clientIP is the ip-hash key: the TCP peer, or the first X-Forwarded-For entry
-// when the peer is a trusted proxy.
+// clientIP is the ip-hash key: the client IP the edge decided on when the
+// gateway set one (trusted proxies applied once, for every feature), else the
+// TCP peer, or the first X-Forwarded-For entry when the peer is a trusted proxy.
 func clientIP(r *http.Request, trusted bool) string {
+	if ip, ok := identity.ClientIP(r.Context()); ok && ip.IsValid() {
+		return ip.String()
+	}
 	if trusted {
 		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
 			first, _, _ := strings.Cut(xff, ",")

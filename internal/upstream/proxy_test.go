@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/altair-gateway/altair/internal/identity"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -929,5 +931,36 @@ func TestProxyPerTryTimeoutManual(t *testing.T) {
 	}
 	if a := p.Status().Backends[0]; a.Failures != 1 {
 		t.Errorf("Status() hung backend = %+v, want 1 failure", a)
+	}
+}
+
+func TestClientIPKey(t *testing.T) {
+	t.Parallel()
+	withEdge := func(r *http.Request, ip string) *http.Request {
+		return r.WithContext(identity.WithClientIP(r.Context(), netip.MustParseAddr(ip)))
+	}
+	req := func(xff string) *http.Request {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "10.0.0.9:1234"
+		if xff != "" {
+			r.Header.Set("X-Forwarded-For", xff)
+		}
+		return r
+	}
+	tests := []struct {
+		name    string
+		r       *http.Request
+		trusted bool
+		want    string
+	}{
+		{"peer", req(""), false, "10.0.0.9"},
+		{"untrusted peer ignores xff", req("1.2.3.4"), false, "10.0.0.9"},
+		{"trusted peer uses xff", req("1.2.3.4, 10.0.0.1"), true, "1.2.3.4"},
+		{"edge decision wins", withEdge(req("1.2.3.4"), "203.0.113.7"), true, "203.0.113.7"},
+	}
+	for _, tt := range tests {
+		if got := clientIP(tt.r, tt.trusted); got != tt.want {
+			t.Errorf("clientIP(%s) = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }
