@@ -17,6 +17,8 @@ const (
 	SubsystemCircuit = "circuit"
 	SubsystemConfig  = "config"
 	SubsystemAdmin   = "admin"
+	SubsystemAuth    = "auth"
+	SubsystemDDoS    = "ddos" // the edge guard: lists, blocks, limits
 )
 
 // ParseLevel maps debug, info, warn and error to a slog level.

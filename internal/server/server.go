@@ -31,6 +31,7 @@ type Server struct {
 	base       context.Context
 	cancelBase context.CancelFunc
 	upgrades   sync.WaitGroup
+	wrap       func(net.Listener) net.Listener
 }
 
 // New returns a server for h configured by cfg. Call Listen, then Serve.
@@ -59,12 +60,19 @@ func ListenAddr(s string) string {
 	return s
 }
 
+// WrapListener installs f around the listener Listen binds (connection
+// caps, for instance). Call it before Listen.
+func (s *Server) WrapListener(f func(net.Listener) net.Listener) { s.wrap = f }
+
 // Listen binds the listener, so the caller knows the port is ours before it
 // reports readiness.
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", ListenAddr(s.cfg.Listen))
 	if err != nil {
 		return fmt.Errorf("listen on %q: %w", s.cfg.Listen, err)
+	}
+	if s.wrap != nil {
+		ln = s.wrap(ln)
 	}
 	s.ln = ln
 	return nil
