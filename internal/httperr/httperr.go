@@ -17,6 +17,7 @@ const (
 	CodeInternal           = "internal_error"
 	CodeRequestTooLarge    = "request_too_large"
 	CodeServiceUnavailable = "service_unavailable"
+	CodeURITooLong         = "uri_too_long"
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the client.
