@@ -228,20 +228,25 @@ type Route struct {
 	// Timeout overrides Defaults.Timeout for this route.
 	Timeout time.Duration `yaml:"timeout"`
 	// RequireAuth makes the route refuse callers that do not authenticate
-	// with one of Auth's methods (401), except on auth.public_paths.
+	// with one of Auth's methods (401), except on auth.public_paths. At least
+	// one of those methods must be configured.
 	RequireAuth bool `yaml:"require_auth"`
 	// Auth chooses the route's authentication methods and what credentials
 	// are passed upstream.
 	Auth RouteAuth `yaml:"auth"`
 	// RateLimit overrides edge.rate_limit for this route, field by field; the
-	// route then has buckets of its own.
+	// route then has buckets of its own. A zero field inherits; the config
+	// keeps it zero and the gateway merges.
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// CORS overrides the default CORS policy for this route, field by field.
+	// A zero field, an empty list included, inherits; the config keeps it
+	// zero and the gateway merges. Disabled in either disables CORS.
 	CORS CORS `yaml:"cors"`
-	// SecurityHeaders override the defaults for this route; "off" leaves one
-	// out.
+	// SecurityHeaders override the defaults for this route, field by field;
+	// an empty field inherits and "off" leaves the header out.
 	SecurityHeaders SecurityHeaders `yaml:"security_headers"`
-	// MaxBodyBytes overrides server.max_body_bytes for this route.
+	// MaxBodyBytes overrides server.max_body_bytes for this route. Default:
+	// server.max_body_bytes.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// Upstream names an entry of Config.Upstreams. Exactly one of Upstream and
 	// Backends is set.

@@ -44,11 +44,49 @@ const (
 	defaultDialTimeout     = 5 * time.Second
 
 	defaultWeight = 1
+
+	defaultMaxURIBytes  = 8192
+	defaultMaxBodyBytes = 10 << 20
+
+	defaultDDoSThreshold     = 1000
+	defaultBlockDuration     = 10 * time.Minute
+	defaultRequestsPerSecond = 100
+	defaultBurst             = 200
+	defaultRateLimitKey      = "ip"
+
+	defaultContentTypeOptions      = "nosniff"
+	defaultFrameOptions            = "DENY"
+	defaultStrictTransportSecurity = "max-age=31536000; includeSubDomains"
+	defaultContentSecurityPolicy   = "default-src 'none'; frame-ancestors 'none'"
+	defaultReferrerPolicy          = "no-referrer"
+
+	defaultCORSMaxAge = 10 * time.Minute
+
+	defaultJWKSRefresh        = 10 * time.Minute
+	defaultLeeway             = 30 * time.Second
+	defaultAPIKeyHeader       = "X-API-Key"
+	defaultForwardAuthTimeout = 5 * time.Second
 )
 
 // defaultRetryStatuses returns a fresh slice each time so that no two upstreams
 // share (and could mutate) the same backing array.
 func defaultRetryStatuses() []int { return []int{502, 503, 504} }
+
+// The list and map defaults below are functions for the same reason: every
+// config gets its own copy.
+func defaultCORSOrigins() []string { return []string{"*"} }
+func defaultCORSMethods() []string {
+	return []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+}
+func defaultCORSHeaders() []string {
+	return []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-ID"}
+}
+func defaultCORSExposedHeaders() []string { return []string{"X-Request-ID"} }
+func defaultPublicPaths() []string {
+	return []string{"/health", "/metrics", "/login", "/register", "/api/v1/public"}
+}
+func defaultSecretAlgorithms() []string      { return []string{"HS256", "HS384", "HS512"} }
+func defaultClaimHeaders() map[string]string { return map[string]string{"sub": "X-User-ID"} }
 
 // Default returns a config holding only the built-in defaults: no upstreams and
 // no routes, which is a valid configuration (the gateway answers 404 to
@@ -69,6 +107,18 @@ func Default() *Config {
 // Because zero means "unset", a boolean that c.Defaults sets to true (such as
 // health_check.disabled) cannot be set back to false on one upstream.
 //
+// A list or map left out (nil) gets the default; one written empty, such as
+// on_status: [], cors.allowed_origins: [] or auth.public_paths: [], stays
+// empty.
+//
+// A route's overrides of the global policies (rate_limit, cors,
+// security_headers) are left as written, zero fields included: zero means
+// "inherit", and the gateway merges each route's override over the global
+// policy field by field. Filling them here would freeze the global values into
+// every route and hide which fields the route really overrides. A route's
+// max_body_bytes and timeout have no such merge and are filled here from
+// server.max_body_bytes and defaults.timeout.
+//
 // ApplyDefaults is idempotent. It does not validate: a negative weight or an
 // unknown balancing algorithm stays as written for Validate to report.
 func (c *Config) ApplyDefaults() {
@@ -78,9 +128,43 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&s.IdleTimeout, defaultIdleTimeout)
 	setInt(&s.MaxHeaderBytes, defaultMaxHeaderBytes)
 	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
+	setInt(&s.MaxURIBytes, defaultMaxURIBytes)
+	setInt64(&s.MaxBodyBytes, defaultMaxBodyBytes)
 
 	setString(&c.Log.Level, defaultLogLevel)
 	setString(&c.Log.Format, defaultLogFormat)
+
+	d := &c.Edge.DDoS
+	setInt(&d.Threshold, defaultDDoSThreshold)
+	setDuration(&d.BlockDuration, defaultBlockDuration)
+	rl := &c.Edge.RateLimit
+	setFloat(&rl.RequestsPerSecond, defaultRequestsPerSecond)
+	setInt(&rl.Burst, defaultBurst)
+	setString(&rl.Key, defaultRateLimitKey)
+
+	h := &c.SecurityHeaders
+	setString(&h.ContentTypeOptions, defaultContentTypeOptions)
+	setString(&h.FrameOptions, defaultFrameOptions)
+	setString(&h.StrictTransportSecurity, defaultStrictTransportSecurity)
+	setString(&h.ContentSecurityPolicy, defaultContentSecurityPolicy)
+	setString(&h.ReferrerPolicy, defaultReferrerPolicy)
+
+	cors := &c.CORS
+	setStrings(&cors.AllowedOrigins, defaultCORSOrigins)
+	setStrings(&cors.AllowedMethods, defaultCORSMethods)
+	setStrings(&cors.AllowedHeaders, defaultCORSHeaders)
+	setStrings(&cors.ExposedHeaders, defaultCORSExposedHeaders)
+	setDuration(&cors.MaxAge, defaultCORSMaxAge)
+
+	a := &c.Auth
+	setStrings(&a.PublicPaths, defaultPublicPaths)
+	setStrings(&a.JWT.SecretAlgorithms, defaultSecretAlgorithms)
+	setDuration(&a.JWT.JWKSRefresh, defaultJWKSRefresh)
+	setDuration(&a.JWT.Leeway, defaultLeeway)
+	if a.JWT.ClaimHeaders == nil {
+		a.JWT.ClaimHeaders = defaultClaimHeaders()
+	}
+	setString(&a.APIKeys.Header, defaultAPIKeyHeader)
 
 	setDuration(&c.Defaults.Timeout, defaultRouteTimeout)
 
@@ -102,6 +186,10 @@ func (c *Config) ApplyDefaults() {
 	for i := range c.Routes {
 		r := &c.Routes[i]
 		setDuration(&r.Timeout, c.Defaults.Timeout)
+		setInt64(&r.MaxBodyBytes, c.Server.MaxBodyBytes)
+		if r.Auth.Forward.URL != "" {
+			setDuration(&r.Auth.Forward.Timeout, defaultForwardAuthTimeout)
+		}
 		defaultWeights(r.Backends)
 	}
 }
@@ -211,10 +299,11 @@ func (s *UpstreamSettings) applyBuiltin() {
 
 // normalize gives a validated, defaulted config the one shape the gateway
 // expects: inline route backends become implicit upstreams named after their
-// route, methods are upper-case, hosts lower-case and the listen address is
+// route, methods are upper-case, hosts lower-case and the listen addresses are
 // host:port. srcs says where each route came from (nil: all from YAML).
 func (c *Config) normalize(srcs []routeSource) {
 	c.Server.Listen = listenAddr(c.Server.Listen)
+	c.Admin.Listen = listenAddr(c.Admin.Listen)
 	if c.Upstreams == nil {
 		c.Upstreams = make(map[string]*Upstream)
 	}
@@ -287,6 +376,13 @@ func setFloat(p *float64, v float64) {
 func setDuration(p *time.Duration, v time.Duration) {
 	if *p == 0 {
 		*p = v
+	}
+}
+
+// setStrings sets a nil list to a fresh default; an empty one stays empty.
+func setStrings(p *[]string, v func() []string) {
+	if *p == nil {
+		*p = v()
 	}
 }
 

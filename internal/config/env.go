@@ -25,6 +25,14 @@ const (
 	envTrustedProxies        = "TRUSTED_PROXIES"
 	envServiceRoutes         = "SERVICE_ROUTES"
 	envRoutePrefix           = "ROUTE_" // ROUTE_<NAME>_PREFIX and ROUTE_<NAME>_URL
+	envJWTSecret             = "JWT_SECRET"
+	envAPIKeys               = "API_KEYS"
+	envAdminToken            = "ADMIN_TOKEN"
+	envCORSAllowedOrigins    = "CORS_ALLOWED_ORIGINS"
+	envMaxRequestsPerSecond  = "MAX_REQUESTS_PER_SECOND"
+	envMaxBurstSize          = "MAX_BURST_SIZE"
+	envDDoSThreshold         = "DDOS_THRESHOLD"
+	envBlockDuration         = "BLOCK_DURATION"
 )
 
 // parseEnviron turns "KEY=value" entries into a map; a later entry for the same
@@ -135,12 +143,180 @@ func applyEnv(c *Config, env map[string]string, srcs *[]routeSource) Problems {
 		}
 	}
 
+	ps = append(ps, applySecurityEnv(c, env)...)
+
 	routes, rsrcs, rps := envRoutes(env)
 	ps = append(ps, rps...)
 	for k, r := range routes {
 		addEnvRoute(c, srcs, r, rsrcs[k])
 	}
 	return ps
+}
+
+// applySecurityEnv applies the variables of the admin, edge, cors and auth
+// sections. Secrets are never repeated in a message.
+func applySecurityEnv(c *Config, env map[string]string) Problems {
+	var ps Problems
+	bad := func(name string, err error) {
+		ps = append(ps, Problem{Path: name, Msg: err.Error()})
+	}
+
+	if v, ok := lookup(env, envJWTSecret); ok {
+		if err := checkJWTSecret(v); err != nil {
+			bad(envJWTSecret, err)
+		} else {
+			c.Auth.JWT.Secret = v
+		}
+	}
+	if v, ok := lookup(env, envAdminToken); ok {
+		if err := checkSecret("token", v); err != nil {
+			bad(envAdminToken, err)
+		} else {
+			c.Admin.Token = v
+		}
+	}
+	if v, ok := lookup(env, envAPIKeys); ok {
+		keys, kps := parseAPIKeys(v, c.Auth.APIKeys.Keys)
+		if len(kps) > 0 {
+			ps = append(ps, kps...)
+		} else {
+			c.Auth.APIKeys.Keys = append(c.Auth.APIKeys.Keys, keys...)
+		}
+	}
+	if v, ok := lookup(env, envCORSAllowedOrigins); ok {
+		var origins []string
+		dec := json.NewDecoder(strings.NewReader(v))
+		err := dec.Decode(&origins)
+		switch {
+		case err == nil && dec.More():
+			err = errors.New("data after the array")
+		case err == nil && origins == nil:
+			err = errors.New("got null")
+		}
+		if err != nil {
+			bad(envCORSAllowedOrigins, fmt.Errorf(`want a JSON array of strings, such as ["https://app.example.com"]: %w`, err))
+		} else {
+			valid := true
+			for _, o := range origins {
+				if err := checkOrigin(o); err != nil {
+					bad(envCORSAllowedOrigins, err)
+					valid = false
+				}
+			}
+			if valid {
+				c.CORS.AllowedOrigins = origins
+			}
+		}
+	}
+	if v, ok := lookup(env, envMaxRequestsPerSecond); ok {
+		if f, err := parseEnvRate(v); err != nil {
+			bad(envMaxRequestsPerSecond, err)
+		} else {
+			c.Edge.RateLimit.RequestsPerSecond = f
+		}
+	}
+	for _, e := range []struct {
+		name string
+		dst  *int
+	}{
+		{envMaxBurstSize, &c.Edge.RateLimit.Burst},
+		{envDDoSThreshold, &c.Edge.DDoS.Threshold},
+	} {
+		if v, ok := lookup(env, e.name); ok {
+			if n, err := parseEnvPositiveInt(v); err != nil {
+				bad(e.name, err)
+			} else {
+				*e.dst = n
+			}
+		}
+	}
+	if v, ok := lookup(env, envBlockDuration); ok {
+		d, err := parseEnvDuration(v)
+		if err == nil && d == 0 {
+			err = fmt.Errorf("invalid duration %q: must be greater than 0", v)
+		}
+		if err != nil {
+			bad(envBlockDuration, err)
+		} else {
+			c.Edge.DDoS.BlockDuration = d
+		}
+	}
+	return ps
+}
+
+// parseAPIKeys parses API_KEYS: comma-separated "name:key" or bare "key"
+// entries, the bare ones named key-1, key-2, ... in order. file holds the
+// keys of the file, whose names the new ones must not reuse. Problems are
+// reported per entry, as API_KEYS[i], and never quote a key.
+func parseAPIKeys(v string, file []APIKey) ([]APIKey, Problems) {
+	var (
+		keys  []APIKey
+		ps    Problems
+		bare  int
+		names = make(map[string]string) // name → path of its first key
+	)
+	for i, k := range file {
+		if _, dup := names[k.Name]; !dup {
+			names[k.Name] = fmt.Sprintf("auth.api_keys.keys[%d]", i)
+		}
+	}
+	for j, e := range strings.Split(v, ",") {
+		path := envAPIKeys + "[" + strconv.Itoa(j) + "]"
+		bad := func(format string, args ...any) {
+			ps = append(ps, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+		}
+		e = strings.TrimSpace(e)
+		if e == "" {
+			bad("empty entry: want name:key or key")
+			continue
+		}
+		var k APIKey
+		if name, key, ok := strings.Cut(e, ":"); ok {
+			k = APIKey{Name: strings.TrimSpace(name), Key: strings.TrimSpace(key)}
+		} else {
+			bare++
+			k = APIKey{Name: "key-" + strconv.Itoa(bare), Key: e}
+		}
+		switch first, dup := names[k.Name]; {
+		case k.Name == "":
+			bad("name is empty: want name:key or key")
+		case !validKeyName(k.Name):
+			bad("name %q must match [A-Za-z0-9_.-]+", k.Name)
+		case dup:
+			bad("name %q is already used by %s", k.Name, first)
+		default:
+			names[k.Name] = path
+		}
+		if err := checkSecret("key", k.Key); err != nil {
+			bad("%v", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, ps
+}
+
+// parseEnvRate accepts a finite number greater than 0.
+func parseEnvRate(v string) (float64, error) {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("invalid number %q", v)
+	}
+	if f <= 0 {
+		return 0, fmt.Errorf("invalid number %q: must be greater than 0", v)
+	}
+	return f, nil
+}
+
+// parseEnvPositiveInt accepts an integer of at least 1.
+func parseEnvPositiveInt(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("invalid integer %q", v)
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("invalid integer %q: must be at least 1", v)
+	}
+	return n, nil
 }
 
 // addEnvRoute replaces the file's route of the same name, or appends r.

@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// jwtSecret is a valid JWT_SECRET.
+const jwtSecret = "0123456789abcdef0123456789abcdef"
+
 func TestLoadEnvOverrides(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -34,6 +37,43 @@ func TestLoadEnvOverrides(t *testing.T) {
 		{"LOG_LEVEL", "", []string{"LOG_LEVEL=WARN"}, func(c *Config) any { return c.Log.Level }, "warn"},
 		{"TRUSTED_PROXIES", "", []string{"TRUSTED_PROXIES=10.0.0.0/8, 172.16.0.1,,"}, func(c *Config) any { return c.Server.TrustedProxies }, []string{"10.0.0.0/8", "172.16.0.1"}},
 		{"later entry wins", "", []string{"LOG_LEVEL=debug", "LOG_LEVEL=error"}, func(c *Config) any { return c.Log.Level }, "error"},
+		{"JWT_SECRET", "", []string{"JWT_SECRET= " + jwtSecret + " "}, func(c *Config) any { return c.Auth.JWT.Secret }, jwtSecret},
+		{"JWT_SECRET over file", "auth:\n  jwt:\n    secret: " + strings.Repeat("f", 40) + "\n", []string{"JWT_SECRET=" + jwtSecret}, func(c *Config) any { return c.Auth.JWT.Secret }, jwtSecret},
+		{"ADMIN_TOKEN", "admin:\n  token: from-the-file-0123\n", []string{"ADMIN_TOKEN=from-the-env-01234"}, func(c *Config) any { return c.Admin.Token }, "from-the-env-01234"},
+		{
+			"API_KEYS",
+			"",
+			[]string{"API_KEYS= alice : alice-key-0123456789 ,bare-key-0123456789,bob:bob-key-0123456789, another-bare-key-0123"},
+			func(c *Config) any { return c.Auth.APIKeys.Keys },
+			[]APIKey{
+				{Name: "alice", Key: "alice-key-0123456789"},
+				{Name: "key-1", Key: "bare-key-0123456789"},
+				{Name: "bob", Key: "bob-key-0123456789"},
+				{Name: "key-2", Key: "another-bare-key-0123"},
+			},
+		},
+		{
+			"API_KEYS appended to the file's",
+			"auth:\n  api_keys:\n    keys: [{name: file, sha256: " + strings.Repeat("0", 64) + "}]\n",
+			[]string{"API_KEYS=env:env-key-0123456789abc"},
+			func(c *Config) any { return c.Auth.APIKeys.Keys },
+			[]APIKey{{Name: "file", SHA256: strings.Repeat("0", 64)}, {Name: "env", Key: "env-key-0123456789abc"}},
+		},
+		{
+			"CORS_ALLOWED_ORIGINS",
+			"cors:\n  allowed_origins: [\"https://file.example.com\"]\n",
+			[]string{`CORS_ALLOWED_ORIGINS=["https://app.example.com", "https://*.example.org"]`},
+			func(c *Config) any { return c.CORS.AllowedOrigins },
+			[]string{"https://app.example.com", "https://*.example.org"},
+		},
+		{"CORS_ALLOWED_ORIGINS empty array", "", []string{"CORS_ALLOWED_ORIGINS=[]"}, func(c *Config) any { return c.CORS.AllowedOrigins }, []string{}},
+		{"MAX_REQUESTS_PER_SECOND", "", []string{"MAX_REQUESTS_PER_SECOND=2.5"}, func(c *Config) any { return c.Edge.RateLimit.RequestsPerSecond }, 2.5},
+		{"MAX_REQUESTS_PER_SECOND over file", "edge:\n  rate_limit:\n    requests_per_second: 7\n", []string{"MAX_REQUESTS_PER_SECOND=300"}, func(c *Config) any { return c.Edge.RateLimit.RequestsPerSecond }, 300.0},
+		{"MAX_BURST_SIZE", "", []string{"MAX_BURST_SIZE=1"}, func(c *Config) any { return c.Edge.RateLimit.Burst }, 1},
+		{"DDOS_THRESHOLD", "", []string{"DDOS_THRESHOLD=50"}, func(c *Config) any { return c.Edge.DDoS.Threshold }, 50},
+		{"BLOCK_DURATION seconds", "", []string{"BLOCK_DURATION=300"}, func(c *Config) any { return c.Edge.DDoS.BlockDuration }, 5 * time.Minute},
+		{"BLOCK_DURATION go syntax", "edge:\n  ddos:\n    block_duration: 1m\n", []string{"BLOCK_DURATION=1h"}, func(c *Config) any { return c.Edge.DDoS.BlockDuration }, time.Hour},
+		{"route override keeps global env value out", route, []string{"MAX_BURST_SIZE=3"}, func(c *Config) any { return c.Routes[0].RateLimit }, RateLimit{}},
 		{
 			"upstream keeps its own value",
 			"upstreams:\n  u:\n    backends: [{url: http://u}]\n    load_balancing: weighted\n    circuit_breaker:\n      timeout: 3s\n",
@@ -95,6 +135,35 @@ func TestLoadEnvProblems(t *testing.T) {
 		{"CIRCUIT_BREAKER_TIMEOUT=x", "CIRCUIT_BREAKER_TIMEOUT", `invalid duration "x"`},
 		{"LOG_LEVEL=trace", "LOG_LEVEL", `invalid value "trace"`},
 		{"TRUSTED_PROXIES=10.0.0.0/8,nope", "TRUSTED_PROXIES", `invalid CIDR or IP "nope"`},
+		{"JWT_SECRET=0123456789abcdef0123456789abcde", "JWT_SECRET", "JWT_SECRET must be at least 32 bytes"},
+		{"ADMIN_TOKEN=0123456789abcde", "ADMIN_TOKEN", "token is too short to be a secret: want at least 16 characters"},
+		{"API_KEYS=a:0123456789abcdef,,b:0123456789abcdef", "API_KEYS[1]", "empty entry: want name:key or key"},
+		{"API_KEYS=0123456789abcdef,", "API_KEYS[1]", "empty entry"},
+		{"API_KEYS=:0123456789abcdef", "API_KEYS[0]", "name is empty"},
+		{"API_KEYS=a b:0123456789abcdef", "API_KEYS[0]", `name "a b" must match [A-Za-z0-9_.-]+`},
+		{"API_KEYS=a:0123456789abcdef,a:0123456789abcdeF", "API_KEYS[1]", `name "a" is already used by API_KEYS[0]`},
+		{"API_KEYS=key-1:0123456789abcdef,0123456789abcdeF", "API_KEYS[1]", `name "key-1" is already used by API_KEYS[0]`},
+		{"API_KEYS=a:short", "API_KEYS[0]", "key is too short to be a secret"},
+		{"API_KEYS=a:", "API_KEYS[0]", "key is too short to be a secret"},
+		{"CORS_ALLOWED_ORIGINS=https://a.example.com", "CORS_ALLOWED_ORIGINS", "want a JSON array of strings"},
+		{`CORS_ALLOWED_ORIGINS=["https://a.example.com"`, "CORS_ALLOWED_ORIGINS", "want a JSON array of strings"},
+		{`CORS_ALLOWED_ORIGINS=[1]`, "CORS_ALLOWED_ORIGINS", "want a JSON array of strings"},
+		{`CORS_ALLOWED_ORIGINS=null`, "CORS_ALLOWED_ORIGINS", "got null"},
+		{`CORS_ALLOWED_ORIGINS=[] []`, "CORS_ALLOWED_ORIGINS", "data after the array"},
+		{`CORS_ALLOWED_ORIGINS=["https://a.example.com/"]`, "CORS_ALLOWED_ORIGINS", "an origin has no path"},
+		{"MAX_REQUESTS_PER_SECOND=fast", "MAX_REQUESTS_PER_SECOND", `invalid number "fast"`},
+		{"MAX_REQUESTS_PER_SECOND=0", "MAX_REQUESTS_PER_SECOND", "must be greater than 0"},
+		{"MAX_REQUESTS_PER_SECOND=-1", "MAX_REQUESTS_PER_SECOND", "must be greater than 0"},
+		{"MAX_REQUESTS_PER_SECOND=NaN", "MAX_REQUESTS_PER_SECOND", `invalid number "NaN"`},
+		{"MAX_REQUESTS_PER_SECOND=+Inf", "MAX_REQUESTS_PER_SECOND", `invalid number "+Inf"`},
+		{"MAX_BURST_SIZE=0", "MAX_BURST_SIZE", `invalid integer "0": must be at least 1`},
+		{"MAX_BURST_SIZE=1.5", "MAX_BURST_SIZE", `invalid integer "1.5"`},
+		{"DDOS_THRESHOLD=-3", "DDOS_THRESHOLD", "must be at least 1"},
+		{"DDOS_THRESHOLD=many", "DDOS_THRESHOLD", `invalid integer "many"`},
+		{"BLOCK_DURATION=0", "BLOCK_DURATION", "must be greater than 0"},
+		{"BLOCK_DURATION=0s", "BLOCK_DURATION", "must be greater than 0"},
+		{"BLOCK_DURATION=-1", "BLOCK_DURATION", "must not be negative"},
+		{"BLOCK_DURATION=soon", "BLOCK_DURATION", `invalid duration "soon"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.env, func(t *testing.T) {
@@ -128,8 +197,8 @@ func TestLoadServiceRoutes(t *testing.T) {
 		t.Fatalf("Load(SERVICE_ROUTES) error:\n%v", err)
 	}
 	want := []Route{
-		{Name: "api-studio", Match: Match{Prefix: "/api/studio"}, StripPrefix: true, Timeout: 5 * time.Second, Upstream: "api-studio"},
-		{Name: "root", Match: Match{Prefix: "/"}, Timeout: 30 * time.Second, Upstream: "root"},
+		{Name: "api-studio", Match: Match{Prefix: "/api/studio"}, StripPrefix: true, Timeout: 5 * time.Second, MaxBodyBytes: 10485760, Upstream: "api-studio"},
+		{Name: "root", Match: Match{Prefix: "/"}, Timeout: 30 * time.Second, MaxBodyBytes: 10485760, Upstream: "root"},
 	}
 	if !reflect.DeepEqual(c.Routes, want) {
 		t.Errorf("Load(SERVICE_ROUTES).Routes = %+v, want %+v", c.Routes, want)
@@ -171,7 +240,7 @@ func TestLoadServiceRoutesProblems(t *testing.T) {
 		{"negative weight", `[{"prefix": "/a", "target_url": "http://a", "weight": -1}]`, Problems{{Path: "SERVICE_ROUTES[0].weight", Msg: "must not be negative"}}},
 		{"negative timeout", `[{"prefix": "/a", "target_url": "http://a", "timeout_secs": -1}]`, Problems{{Path: "SERVICE_ROUTES[0].timeout_secs", Msg: "must not be negative"}}},
 		{"huge timeout", `[{"prefix": "/a", "target_url": "http://a", "timeout_secs": 1e300}]`, Problems{{Path: "SERVICE_ROUTES[0].timeout_secs", Msg: "too large"}}},
-		{"require_auth", `[{"prefix": "/a", "target_url": "http://a", "require_auth": true}]`, Problems{{Path: "SERVICE_ROUTES[0].require_auth", Msg: "require_auth needs authentication, which is not configured"}}},
+		{"require_auth", `[{"prefix": "/a", "target_url": "http://a", "require_auth": true}]`, Problems{{Path: "SERVICE_ROUTES[0].require_auth", Msg: "require_auth needs an authentication method: configure auth.jwt, auth.api_keys or this route's auth.forward"}}},
 		{
 			"conflicting group",
 			`[{"prefix": "/a", "target_url": "http://a"}, {"prefix": "/a", "target_url": "http://b", "strip_prefix": true, "timeout_secs": 3}]`,
@@ -222,10 +291,10 @@ routes:
 	}
 	c := mustLoad(t, text, environ...)
 	want := []Route{
-		{Name: "billing", Match: Match{Prefix: "/billing"}, Timeout: 30 * time.Second, Upstream: "billing"}, // replaced in place
-		{Name: "users", Match: Match{Prefix: "/users"}, Timeout: 30 * time.Second, Upstream: "users"},
-		{Name: "shop", Match: Match{Prefix: "/shop"}, Timeout: 30 * time.Second, Upstream: "shop"},
-		{Name: "user-admin", Match: Match{Prefix: "/admin"}, Timeout: 30 * time.Second, Upstream: "user-admin"},
+		{Name: "billing", Match: Match{Prefix: "/billing"}, Timeout: 30 * time.Second, MaxBodyBytes: 10485760, Upstream: "billing"}, // replaced in place
+		{Name: "users", Match: Match{Prefix: "/users"}, Timeout: 30 * time.Second, MaxBodyBytes: 10485760, Upstream: "users"},
+		{Name: "shop", Match: Match{Prefix: "/shop"}, Timeout: 30 * time.Second, MaxBodyBytes: 10485760, Upstream: "shop"},
+		{Name: "user-admin", Match: Match{Prefix: "/admin"}, Timeout: 30 * time.Second, MaxBodyBytes: 10485760, Upstream: "user-admin"},
 	}
 	if !reflect.DeepEqual(c.Routes, want) {
 		t.Errorf("Load(ROUTE_*).Routes = %+v\nwant %+v", c.Routes, want)
@@ -307,5 +376,26 @@ func TestRouteNameFromPrefix(t *testing.T) {
 		if got := routeNameFromPrefix(tt.give); got != tt.want {
 			t.Errorf("routeNameFromPrefix(%q) = %q, want %q", tt.give, got, tt.want)
 		}
+	}
+}
+
+func TestLoadAPIKeysProblems(t *testing.T) {
+	t.Parallel()
+	const (
+		text   = "auth:\n  api_keys:\n    keys: [{name: ci, key: file-key-0123456789}]\n"
+		secret = "tiny-secret"
+	)
+	_, err := loadText(t, text, "API_KEYS=ci:env-key-0123456789, "+secret+" ,x:"+secret+"-2")
+	ps := problemsOf(t, err)
+	want := Problems{
+		{Path: "API_KEYS[0]", Msg: `name "ci" is already used by auth.api_keys.keys[0]`},
+		{Path: "API_KEYS[1]", Msg: "key is too short to be a secret: want at least 16 characters"},
+		{Path: "API_KEYS[2]", Msg: "key is too short to be a secret: want at least 16 characters"},
+	}
+	if !reflect.DeepEqual(ps, want) {
+		t.Errorf("Load(API_KEYS) problems:\n%v\nwant:\n%v", ps, want)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("Load(API_KEYS) error %q quotes a key", err)
 	}
 }

@@ -27,11 +27,17 @@ import (
 // The file is decoded strictly: unknown keys, duplicate keys and values of the
 // wrong type are problems, each with its YAML path and line.
 //
-// The environment variables of the original gateway override the server, log
-// and defaults sections only: GATEWAY_PORT (server.listen; a bare port is
-// accepted), LOG_LEVEL, TRUSTED_PROXIES (comma-separated), LOAD_BALANCING_ALGO,
+// The environment variables of the original gateway override global settings
+// only: GATEWAY_PORT (server.listen; a bare port is accepted), LOG_LEVEL,
+// TRUSTED_PROXIES (comma-separated), LOAD_BALANCING_ALGO,
 // HEALTH_CHECK_INTERVAL, CONNECTION_TIMEOUT, MAX_IDLE_CONNS, IDLE_CONN_TIMEOUT,
-// CIRCUIT_BREAKER_MAX and CIRCUIT_BREAKER_TIMEOUT. A value written explicitly on
+// CIRCUIT_BREAKER_MAX, CIRCUIT_BREAKER_TIMEOUT, JWT_SECRET (auth.jwt.secret),
+// ADMIN_TOKEN (admin.token), CORS_ALLOWED_ORIGINS (cors.allowed_origins, a
+// JSON array of strings), MAX_REQUESTS_PER_SECOND and MAX_BURST_SIZE
+// (edge.rate_limit), DDOS_THRESHOLD and BLOCK_DURATION (edge.ddos). API_KEYS
+// (comma-separated "name:key" or bare "key" entries, the bare ones named key-1,
+// key-2, ...) appends to auth.api_keys.keys; its problems are reported per
+// entry, as API_KEYS[0], and never quote a key. A value written explicitly on
 // a specific upstream or route in the file stays as written; only what that
 // upstream or route leaves unset is inherited from the (overridden) defaults.
 // Durations take Go syntax ("30s", "10m") or a bare integer meaning seconds. An
@@ -52,7 +58,7 @@ import (
 // After merging, Load applies defaults (ApplyDefaults), validates, and then
 // normalizes: each route's inline backends become an upstream named after the
 // route, which the route then refers to by name; methods are upper-cased, hosts
-// lower-cased, and the listen address is host:port. Config.Line still answers
+// lower-cased, and the listen addresses are host:port. Config.Line still answers
 // for the paths of the file as written.
 //
 // On any problem Load returns a nil config and a Problems error listing every

@@ -83,8 +83,37 @@ func TestDefault(t *testing.T) {
 		Server: Server{
 			Listen: ":9777", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 			MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second,
+			MaxURIBytes: 8192, MaxBodyBytes: 10485760,
 		},
-		Log:       Log{Level: "info", Format: "json"},
+		Log: Log{Level: "info", Format: "json"},
+		Edge: Edge{
+			DDoS:      DDoS{Threshold: 1000, BlockDuration: 10 * time.Minute},
+			RateLimit: RateLimit{RequestsPerSecond: 100, Burst: 200, Key: "ip"},
+		},
+		SecurityHeaders: SecurityHeaders{
+			ContentTypeOptions:      "nosniff",
+			FrameOptions:            "DENY",
+			StrictTransportSecurity: "max-age=31536000; includeSubDomains",
+			ContentSecurityPolicy:   "default-src 'none'; frame-ancestors 'none'",
+			ReferrerPolicy:          "no-referrer",
+		},
+		CORS: CORS{
+			AllowedOrigins: []string{"*"},
+			AllowedMethods: []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-ID"},
+			ExposedHeaders: []string{"X-Request-ID"},
+			MaxAge:         10 * time.Minute,
+		},
+		Auth: Auth{
+			JWT: JWT{
+				SecretAlgorithms: []string{"HS256", "HS384", "HS512"},
+				JWKSRefresh:      10 * time.Minute,
+				Leeway:           30 * time.Second,
+				ClaimHeaders:     map[string]string{"sub": "X-User-ID"},
+			},
+			APIKeys:     APIKeys{Header: "X-API-Key"},
+			PublicPaths: []string{"/health", "/metrics", "/login", "/register", "/api/v1/public"},
+		},
 		Defaults:  Defaults{Timeout: 30 * time.Second, UpstreamSettings: builtinSettings()},
 		Upstreams: map[string]*Upstream{},
 	}
@@ -123,9 +152,57 @@ func TestLoadFull(t *testing.T) {
 		Server: Server{
 			Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 			MaxHeaderBytes: 32768, ShutdownTimeout: 15 * time.Second, DrainDelay: 2 * time.Second,
+			MaxURIBytes: 4096, MaxBodyBytes: 1048576,
 			TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1"},
 		},
-		Log:      Log{Level: "debug", Format: "text"},
+		Log:   Log{Level: "debug", Format: "text"},
+		Admin: Admin{Token: "admin-token-0123456789", Listen: "127.0.0.1:8081"},
+		Edge: Edge{
+			Allow:     []string{"10.1.0.0/16", "2001:db8::1"},
+			Deny:      []string{"203.0.113.0/24"},
+			DDoS:      DDoS{Threshold: 500, BlockDuration: 5 * time.Minute},
+			RateLimit: RateLimit{RequestsPerSecond: 50.5, Burst: 75, Key: "header:X-Client-ID"},
+			Connections: ConnectionLimits{
+				MaxConnections: 10000, MaxConnectionsPerIP: 100, MaxInFlight: 5000, MaxInFlightPerIP: 50,
+			},
+		},
+		SecurityHeaders: SecurityHeaders{
+			ContentTypeOptions:      "nosniff",
+			FrameOptions:            "SAMEORIGIN",
+			StrictTransportSecurity: "max-age=63072000",
+			ContentSecurityPolicy:   "default-src 'self'",
+			ReferrerPolicy:          "same-origin",
+		},
+		CORS: CORS{
+			AllowedOrigins:   []string{"https://app.example.com", "https://*.example.net", "http://localhost:3000"},
+			AllowedMethods:   []string{"GET", "POST"},
+			AllowedHeaders:   []string{"Authorization", "Content-Type"},
+			ExposedHeaders:   []string{"X-Request-ID", "X-Total-Count"},
+			AllowCredentials: true,
+			MaxAge:           time.Hour,
+		},
+		Auth: Auth{
+			JWT: JWT{
+				Secret:           "0123456789abcdef0123456789abcdef",
+				SecretAlgorithms: []string{"HS256"},
+				Keys:             []JWTKey{{ID: "main", File: "/etc/altair/jwt.pem", Algorithm: "RS256"}},
+				JWKSURL:          "https://idp.example.com/.well-known/jwks.json",
+				JWKSRefresh:      15 * time.Minute,
+				Issuer:           "https://idp.example.com",
+				Audience:         []string{"altair", "api"},
+				Leeway:           time.Minute,
+				ClaimHeaders:     map[string]string{"sub": "X-User-ID", "email": "X-User-Email"},
+			},
+			APIKeys: APIKeys{
+				Header: "X-Key",
+				Keys: []APIKey{
+					{Name: "mobile", Key: "mobile-key-0123456789"},
+					{Name: "partner", SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+				},
+				File: "/etc/altair/api-keys.txt",
+			},
+			PublicPaths: []string{"/health", "/docs"},
+		},
 		Defaults: Defaults{Timeout: 20 * time.Second, UpstreamSettings: defaults},
 		Upstreams: map[string]*Upstream{
 			"users": {
@@ -176,15 +253,43 @@ func TestLoadFull(t *testing.T) {
 					Add:    map[string]string{"X-Served-By": "altair"},
 					Remove: []string{"Server"},
 				},
-				Timeout:  10 * time.Second,
-				Upstream: "users",
+				Timeout:     10 * time.Second,
+				RequireAuth: true,
+				Auth: RouteAuth{
+					Methods: []string{"jwt", "api_key", "forward"},
+					Forward: ForwardAuth{
+						URL: "http://auth.internal:9000/check", Timeout: 2 * time.Second,
+						CopyHeaders: []string{"X-User-ID"},
+					},
+					ForwardAuthorization: true,
+					ForwardAPIKey:        true,
+				},
+				RateLimit: RateLimit{RequestsPerSecond: 10, Burst: 20, Key: "jwt_sub"},
+				CORS: CORS{
+					AllowedOrigins:   []string{"https://users.example.com"},
+					AllowedMethods:   []string{"GET"},
+					AllowedHeaders:   []string{"Authorization"},
+					ExposedHeaders:   []string{"X-Request-ID"},
+					AllowCredentials: true,
+					MaxAge:           5 * time.Minute,
+				},
+				SecurityHeaders: SecurityHeaders{
+					ContentTypeOptions:      "nosniff",
+					FrameOptions:            "off",
+					StrictTransportSecurity: "max-age=31536000",
+					ContentSecurityPolicy:   "default-src 'none'",
+					ReferrerPolicy:          "no-referrer",
+				},
+				MaxBodyBytes: 65536,
+				Upstream:     "users",
 			},
 			{
-				Name:     "order-items",
-				Match:    Match{Path: "/orders/{id}/items/{rest...}"},
-				Rewrite:  "/v2/orders/{id}/{rest}",
-				Timeout:  20 * time.Second,
-				Upstream: "order-items",
+				Name:         "order-items",
+				Match:        Match{Path: "/orders/{id}/items/{rest...}"},
+				Rewrite:      "/v2/orders/{id}/{rest}",
+				Timeout:      20 * time.Second,
+				MaxBodyBytes: 1048576, // server.max_body_bytes
+				Upstream:     "order-items",
 			},
 		},
 		Source: path,
@@ -195,6 +300,11 @@ func TestLoadFull(t *testing.T) {
 	}{
 		{"Server", c.Server, want.Server},
 		{"Log", c.Log, want.Log},
+		{"Admin", c.Admin, want.Admin},
+		{"Edge", c.Edge, want.Edge},
+		{"SecurityHeaders", c.SecurityHeaders, want.SecurityHeaders},
+		{"CORS", c.CORS, want.CORS},
+		{"Auth", c.Auth, want.Auth},
 		{"Defaults", c.Defaults, want.Defaults},
 		{"Routes", c.Routes, want.Routes},
 		{"Source", c.Source, want.Source},
@@ -235,6 +345,14 @@ func TestLoadFull(t *testing.T) {
 		{"routes[1].backends[1].weight", "http://orders-v2b"}, // no weight key: nearest ancestor
 		{"upstreams.order-items.backends[0].url", "http://orders-v2:9000"},
 		{"routes[1]", "name: order-items"},
+		{"admin.listen", "127.0.0.1:8081"},
+		{"edge.allow[1]", "2001:db8::1"},
+		{"edge.rate_limit.key", "header:X-Client-ID"},
+		{"cors.allowed_origins[2]", "https://app.example.com"},
+		{"auth.jwt.claim_headers.email", "X-User-Email"},
+		{"auth.api_keys.keys[1].sha256", "sha256: 9f86"},
+		{"routes[0].auth.forward.url", "http://auth.internal"},
+		{"routes[0].cors.allow_credentials", "      allow_credentials: true"},
 	}
 	for _, l := range lines {
 		if got, want := c.Line(l.path), lineOf(t, string(text), l.marker); got != want {
@@ -366,6 +484,8 @@ func TestLoadNormalizes(t *testing.T) {
 	c := mustLoad(t, `
 server:
   listen: "8080"
+admin:
+  listen: "9778"
 defaults:
   timeout: 12s
 routes:
@@ -385,6 +505,7 @@ routes:
 		got, want any
 	}{
 		{"Server.Listen", c.Server.Listen, ":8080"},
+		{"Admin.Listen", c.Admin.Listen, ":9778"},
 		{"Route.Upstream", r.Upstream, "r"},
 		{"Route.Backends", r.Backends, []Backend(nil)},
 		{"Route.Timeout", r.Timeout, 12 * time.Second},
@@ -547,5 +668,71 @@ func TestProblemError(t *testing.T) {
 	ps := Problems{tests[0].give, tests[1].give}
 	if got, want := ps.Error(), tests[0].want+"\n"+tests[1].want; got != want {
 		t.Errorf("Problems.Error() = %q, want %q", got, want)
+	}
+}
+
+func TestApplyDefaultsSecurity(t *testing.T) {
+	t.Parallel()
+	c := mustLoad(t, `
+server:
+  max_body_bytes: 2048
+cors:
+  allowed_origins: []
+  allowed_methods: [GET]
+auth:
+  public_paths: []
+  jwt:
+    claim_headers: {}
+routes:
+  - name: a
+    match: {prefix: /a}
+    backends: [{url: "http://a"}]
+    max_body_bytes: 100
+    auth:
+      forward: {url: "http://auth"}
+  - name: b
+    backends: [{url: "http://b"}]
+    auth:
+      forward: {timeout: 1s}
+`)
+	a, b := c.Routes[0], c.Routes[1]
+	tests := []struct {
+		name      string
+		got, want any
+	}{
+		{"a.MaxBodyBytes (own)", a.MaxBodyBytes, int64(100)},
+		{"b.MaxBodyBytes (server)", b.MaxBodyBytes, int64(2048)},
+		{"a.Auth.Forward.Timeout (url set)", a.Auth.Forward.Timeout, 5 * time.Second},
+		{"b.Auth.Forward.Timeout (own, no url)", b.Auth.Forward.Timeout, time.Second},
+		{"a.RateLimit (inherits)", a.RateLimit, RateLimit{}},
+		{"a.CORS.AllowedOrigins (inherits)", a.CORS.AllowedOrigins, []string(nil)},
+		{"a.SecurityHeaders (inherit)", a.SecurityHeaders, SecurityHeaders{}},
+		{"CORS.AllowedOrigins (explicit empty)", c.CORS.AllowedOrigins, []string{}},
+		{"CORS.AllowedMethods (own)", c.CORS.AllowedMethods, []string{"GET"}},
+		{"CORS.AllowedHeaders (default)", c.CORS.AllowedHeaders, []string{"Authorization", "Content-Type", "X-API-Key", "X-Request-ID"}},
+		{"Auth.PublicPaths (explicit empty)", c.Auth.PublicPaths, []string{}},
+		{"Auth.JWT.ClaimHeaders (explicit empty)", c.Auth.JWT.ClaimHeaders, map[string]string{}},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %#v, want %#v", tt.name, tt.got, tt.want)
+		}
+	}
+
+	// Idempotent.
+	before := c.Routes[0]
+	c.ApplyDefaults()
+	if !reflect.DeepEqual(c.Routes[0], before) {
+		t.Errorf("second ApplyDefaults changed route a: %+v, want %+v", c.Routes[0], before)
+	}
+
+	// No two configs share a default list or map.
+	x, y := Default(), Default()
+	x.CORS.AllowedOrigins[0] = "https://x.example.com"
+	x.Auth.PublicPaths[0] = "/x"
+	x.Auth.JWT.SecretAlgorithms[0] = "HS512"
+	x.Auth.JWT.ClaimHeaders["sub"] = "X-X"
+	if y.CORS.AllowedOrigins[0] != "*" || y.Auth.PublicPaths[0] != "/health" || y.Auth.JWT.SecretAlgorithms[0] != "HS256" || y.Auth.JWT.ClaimHeaders["sub"] != "X-User-ID" {
+		t.Errorf("Default() configs share their default lists or maps")
 	}
 }

@@ -5,10 +5,12 @@ import "time"
 // Admin configures the admin API (/admin/*).
 type Admin struct {
 	// Token is the bearer token the admin API requires (ADMIN_TOKEN), compared
-	// in constant time. Empty disables the admin API: /admin/* answers 404.
+	// in constant time; at least 16 characters. Empty disables the admin API:
+	// /admin/* answers 404.
 	Token string `yaml:"token"`
 	// Listen serves the admin API on its own address (e.g. "127.0.0.1:9778")
-	// instead of the main listener. Default: the main listener.
+	// instead of the main listener; a bare port is accepted. It must differ
+	// from server.listen. Default: the main listener.
 	Listen string `yaml:"listen"`
 }
 
@@ -98,7 +100,8 @@ type CORS struct {
 	Disabled bool `yaml:"disabled"`
 	// AllowedOrigins are exact origins ("https://app.example.com"), "*", or
 	// wildcard subdomains ("https://*.example.com") (CORS_ALLOWED_ORIGINS,
-	// a JSON array). Default ["*"].
+	// a JSON array). Scheme and host compare case-insensitively. Default
+	// ["*"]; an explicit empty list allows no origin.
 	AllowedOrigins []string `yaml:"allowed_origins"`
 	// AllowedMethods answer preflights. Default GET, HEAD, POST, PUT, PATCH,
 	// DELETE, OPTIONS.
@@ -123,14 +126,15 @@ type Auth struct {
 	APIKeys APIKeys `yaml:"api_keys"`
 	// PublicPaths never require authentication: a path equal to one of them
 	// or below it (segment boundary). Default /health, /metrics, /login,
-	// /register, /api/v1/public.
+	// /register, /api/v1/public; an explicit empty list makes no path public.
 	PublicPaths []string `yaml:"public_paths"`
 }
 
 // JWT configures bearer-token verification. Each key pins the algorithms it
 // accepts, so "none" and HMAC-with-a-public-key confusion are rejected.
 type JWT struct {
-	// Secret enables HMAC tokens (JWT_SECRET). At least 32 bytes.
+	// Secret enables HMAC tokens (JWT_SECRET). At least 32 bytes. Default:
+	// none.
 	Secret string `yaml:"secret"`
 	// SecretAlgorithms are the HMAC algorithms accepted with Secret. Default
 	// [HS256, HS384, HS512].
@@ -147,10 +151,13 @@ type JWT struct {
 	Issuer string `yaml:"issuer"`
 	// Audience, when set, must contain one of the token's aud values.
 	Audience []string `yaml:"audience"`
-	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s.
+	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s, at most
+	// 5m.
 	Leeway time.Duration `yaml:"leeway"`
 	// ClaimHeaders forwards claims upstream as headers (claim → header),
-	// removing any such header the client sent. Default {sub: X-User-ID}.
+	// removing any such header the client sent. Default {sub: X-User-ID};
+	// an explicit empty map forwards none. Host, Authorization, Cookie and
+	// the API key header cannot carry a claim.
 	ClaimHeaders map[string]string `yaml:"claim_headers"`
 }
 
@@ -170,8 +177,8 @@ type JWTKey struct {
 type APIKeys struct {
 	// Header carries the key. Default X-API-Key.
 	Header string `yaml:"header"`
-	// Keys are named keys. From API_KEYS: comma-separated "name:key" (or
-	// "key", named key-1, key-2, ...).
+	// Keys are named keys. API_KEYS appends to them: comma-separated
+	// "name:key" (or "key", named key-1, key-2, ... in order).
 	Keys []APIKey `yaml:"keys"`
 	// File holds one key per line: "name key" or "name sha256:HEX"; "#"
 	// starts a comment. Re-read on reload.
@@ -209,7 +216,7 @@ type ForwardAuth struct {
 	// URL of the auth service. The request's method, URI and headers are
 	// sent as X-Forwarded-Method, X-Forwarded-Uri and the original headers.
 	URL string `yaml:"url"`
-	// Timeout of one call. Default 5s. On timeout or an unreachable service
+	// Timeout of one call. Default 5s (when URL is set). On timeout or an unreachable service
 	// the request is refused with 503 (fail closed).
 	Timeout time.Duration `yaml:"timeout"`
 	// CopyHeaders are headers of the service's 2xx answer copied onto the

@@ -99,6 +99,9 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	if c.Log.Format != "" {
 		v.check("log.format", checkOneOf(c.Log.Format, logFormats()))
 	}
+	v.count("server.max_uri_bytes", int64(s.MaxURIBytes))
+	v.count("server.max_body_bytes", s.MaxBodyBytes)
+	v.security()
 
 	v.duration("defaults.timeout", c.Defaults.Timeout)
 	defaults := settingsProblems(&c.Defaults.UpstreamSettings)
@@ -187,9 +190,7 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 	}
 	v.backends(P, r.Backends)
 	v.duration(P("timeout"), r.Timeout)
-	if r.RequireAuth {
-		v.add(P("require_auth"), "require_auth needs authentication, which is not configured")
-	}
+	v.routeSecurity(P, r)
 
 	params, pathOK := v.match(P, &r.Match)
 	if r.StripPrefix && r.Match.Prefix == "" {

@@ -129,7 +129,138 @@ func TestLoadProblems(t *testing.T) {
 		{"set header name", route + "    request_headers:\n      set:\n        \"X(y)\": x\n", "routes[0].request_headers.set.X(y)", "X(y)", "invalid header name"},
 		{"add header value", route + "    response_headers:\n      add:\n        X-A: \"a\\r\\nB: c\"\n", "routes[0].response_headers.add.X-A", "X-A", "control characters"},
 		{"remove header name", route + "    response_headers:\n      remove: [ok, \"no way\"]\n", "routes[0].response_headers.remove[1]", "remove:", `invalid header name "no way"`},
-		{"require_auth", route + "    require_auth: true\n", "routes[0].require_auth", "require_auth", "require_auth needs authentication, which is not configured"},
+		{"negative max_body_bytes on a route", route + "    max_body_bytes: -1\n", "routes[0].max_body_bytes", "max_body_bytes", "must not be negative"},
+
+		// server limits and admin
+		{"negative max_uri_bytes", "server:\n  max_uri_bytes: -1\n", "server.max_uri_bytes", "max_uri_bytes", "must not be negative"},
+		{"negative max_body_bytes", "server:\n  max_body_bytes: -1\n", "server.max_body_bytes", "max_body_bytes", "must not be negative"},
+		{"admin listen", "admin:\n  listen: nohost\n", "admin.listen", "listen:", "invalid listen address"},
+		{"admin listen same as server", "server:\n  listen: :9000\nadmin:\n  listen: \"9000\"\n", "admin.listen", "listen: \"9000\"", "must differ from server.listen (:9000)"},
+		{"admin listen same as default server", "admin:\n  listen: 127.0.0.1:9777\n", "admin.listen", "listen:", "must differ from server.listen (:9777)"},
+		{"admin listen behind wildcard", "server:\n  listen: 127.0.0.1:9000\nadmin:\n  listen: 0.0.0.0:9000\n", "admin.listen", "listen: 0.0.0.0", "must differ"},
+		{"admin token", "admin:\n  token: short\n", "admin.token", "token:", "token is too short to be a secret: want at least 16 characters"},
+
+		// edge
+		{"allow entry", "edge:\n  allow: [10.0.0.0/8, nope]\n", "edge.allow[1]", "allow:", `invalid CIDR or IP "nope"`},
+		{"deny entry", "edge:\n  deny:\n    - 1.2.3.4\n    - 1.2.3.0/40\n", "edge.deny[1]", "1.2.3.0/40", `invalid CIDR or IP "1.2.3.0/40"`},
+		{"ddos threshold", "edge:\n  ddos:\n    threshold: -1\n", "edge.ddos.threshold", "threshold", "must be at least 1"},
+		{"ddos block_duration", "edge:\n  ddos:\n    block_duration: -1m\n", "edge.ddos.block_duration", "block_duration", "must be greater than 0"},
+		{"rate limit rps", "edge:\n  rate_limit:\n    requests_per_second: -1\n", "edge.rate_limit.requests_per_second", "requests_per_second", "must be a number greater than 0"},
+		{"rate limit rps NaN", "edge:\n  rate_limit:\n    requests_per_second: .nan\n", "edge.rate_limit.requests_per_second", "requests_per_second", "must be a number greater than 0"},
+		{"rate limit rps Inf", "edge:\n  rate_limit:\n    requests_per_second: .inf\n", "edge.rate_limit.requests_per_second", "requests_per_second", "must be a number greater than 0"},
+		{"rate limit burst", "edge:\n  rate_limit:\n    burst: -2\n", "edge.rate_limit.burst", "burst", "must be at least 1, got -2"},
+		{"rate limit key", "edge:\n  rate_limit:\n    key: user\n", "edge.rate_limit.key", "key:", `invalid key "user"`},
+		{"rate limit header key", "edge:\n  rate_limit:\n    key: \"header:X Client\"\n", "edge.rate_limit.key", "key:", `invalid header name "X Client"`},
+		{"rate limit empty header key", "edge:\n  rate_limit:\n    key: \"header:\"\n", "edge.rate_limit.key", "key:", `invalid header name ""`},
+		{"route rate limit rps", route + "    rate_limit:\n      requests_per_second: -0.5\n", "routes[0].rate_limit.requests_per_second", "requests_per_second", "must be a number greater than 0"},
+		{"route rate limit burst", route + "    rate_limit:\n      burst: -1\n", "routes[0].rate_limit.burst", "burst", "must be at least 1"},
+		{"route rate limit key", route + "    rate_limit:\n      key: cookie\n", "routes[0].rate_limit.key", "key:", `invalid key "cookie"`},
+		{"connections", "edge:\n  connections:\n    max_connections: 10\n    max_in_flight_per_ip: -1\n", "edge.connections.max_in_flight_per_ip", "max_in_flight_per_ip", "must not be negative"},
+		{"connections per ip", "edge:\n  connections:\n    max_connections_per_ip: -1\n", "edge.connections.max_connections_per_ip", "max_connections_per_ip", "must not be negative"},
+
+		// security headers
+		{"security header value", "security_headers:\n  frame_options: \"DENY\\r\\nX: y\"\n", "security_headers.frame_options", "frame_options", "control characters"},
+		{"route security header value", route + "    security_headers:\n      referrer_policy: \"a\\nb\"\n", "routes[0].security_headers.referrer_policy", "referrer_policy", "control characters"},
+
+		// cors
+		{"cors origin path", "cors:\n  allowed_origins: [\"https://a.example.com/\"]\n", "cors.allowed_origins[0]", "allowed_origins", "an origin has no path"},
+		{"cors origin scheme", "cors:\n  allowed_origins:\n    - https://a.example.com\n    - ftp://a.example.com\n", "cors.allowed_origins[1]", "ftp://", "scheme must be http or https"},
+		{"cors origin without scheme", "cors:\n  allowed_origins: [a.example.com]\n", "cors.allowed_origins[0]", "allowed_origins", `invalid origin "a.example.com"`},
+		{"cors origin null", "cors:\n  allowed_origins: [\"null\"]\n", "cors.allowed_origins[0]", "allowed_origins", `invalid origin "null"`},
+		{"cors origin port", "cors:\n  allowed_origins: [\"http://a:99999\"]\n", "cors.allowed_origins[0]", "allowed_origins", `invalid port "99999"`},
+		{"cors origin wildcard inside", "cors:\n  allowed_origins: [\"https://a.*.example.com\"]\n", "cors.allowed_origins[0]", "allowed_origins", "invalid origin"},
+		{"cors method", "cors:\n  allowed_methods: [GET, \"P OST\"]\n", "cors.allowed_methods[1]", "allowed_methods", `invalid method "P OST"`},
+		{"cors allowed header", "cors:\n  allowed_headers: [\"X:Y\"]\n", "cors.allowed_headers[0]", "allowed_headers", `invalid header name "X:Y"`},
+		{"cors exposed header", "cors:\n  exposed_headers: [\"\"]\n", "cors.exposed_headers[0]", "exposed_headers", `invalid header name ""`},
+		{"cors max_age", "cors:\n  max_age: -1s\n", "cors.max_age", "max_age", "must not be negative"},
+		{"cors credentials with default origin", "cors:\n  allow_credentials: true\n", "cors.allow_credentials", "allow_credentials", `allow_credentials cannot be used with the origin "*"`},
+		{
+			"cors credentials with origin",
+			"cors:\n  allowed_origins: [\"https://a.example.com\", \"*\"]\n  allow_credentials: true\n",
+			"cors.allow_credentials", "allow_credentials", `allow_credentials cannot be used with the origin "*"`,
+		},
+		{"route cors origin", route + "    cors:\n      allowed_origins: [\"https://a.example.com/x\"]\n", "routes[0].cors.allowed_origins[0]", "allowed_origins", "an origin has no path"},
+		{"route cors max_age", route + "    cors:\n      max_age: -5m\n", "routes[0].cors.max_age", "max_age", "must not be negative"},
+		{
+			"route cors credentials inheriting origin",
+			route + "    cors:\n      allow_credentials: true\n",
+			"routes[0].cors.allow_credentials", "allow_credentials", `allow_credentials cannot be used with the origin "*" (inherited from cors.allowed_origins)`,
+		},
+		{
+			"route cors credentials and own origin",
+			"cors:\n  allowed_origins: [\"https://a.example.com\"]\n" + route + "    cors:\n      allowed_origins: [\"*\"]\n      allow_credentials: true\n",
+			"routes[0].cors.allow_credentials", "      allow_credentials", `allow_credentials cannot be used with the origin "*"`,
+		},
+		{
+			"route cors origin inheriting credentials",
+			"cors:\n  allowed_origins: [\"https://a.example.com\"]\n  allow_credentials: true\n" + route + "    cors:\n      allowed_origins: [\"*\"]\n",
+			"routes[0].cors.allowed_origins", "      allowed_origins", `the origin "*" cannot be used with allow_credentials (inherited from cors.allow_credentials)`,
+		},
+
+		// auth
+		{"public path", "auth:\n  public_paths: [/health, metrics]\n", "auth.public_paths[1]", "public_paths", `path "metrics" must start with /`},
+		{"jwt secret", "auth:\n  jwt:\n    secret: too-short\n", "auth.jwt.secret", "secret:", "JWT_SECRET must be at least 32 bytes"},
+		{"jwt secret algorithm", "auth:\n  jwt:\n    secret_algorithms: [HS256, RS256]\n", "auth.jwt.secret_algorithms[1]", "secret_algorithms", `invalid value "RS256": want one of "HS256", "HS384", "HS512"`},
+		{
+			"jwt secret without algorithms",
+			"auth:\n  jwt:\n    secret: 0123456789abcdef0123456789abcdef\n    secret_algorithms: []\n",
+			"auth.jwt.secret_algorithms", "secret_algorithms", "verifies no token",
+		},
+		{"jwt key file", "auth:\n  jwt:\n    keys:\n      - algorithm: ES256\n", "auth.jwt.keys[0].file", "algorithm: ES256", "file is required"},
+		{"jwt key algorithm", "auth:\n  jwt:\n    keys:\n      - file: k.pem\n        algorithm: HS256\n", "auth.jwt.keys[0].algorithm", "algorithm:", `invalid value "HS256"`},
+		{"jwt key algorithm missing", "auth:\n  jwt:\n    keys:\n      - file: k.pem\n", "auth.jwt.keys[0].algorithm", "file: k.pem", "algorithm is required"},
+		{"jwks url", "auth:\n  jwt:\n    jwks_url: ftp://idp/jwks\n", "auth.jwt.jwks_url", "jwks_url", "scheme must be http or https"},
+		{"jwks url without host", "auth:\n  jwt:\n    jwks_url: \"https:///jwks\"\n", "auth.jwt.jwks_url", "jwks_url", "must have a host"},
+		{"jwks refresh", "auth:\n  jwt:\n    jwks_refresh: -1m\n", "auth.jwt.jwks_refresh", "jwks_refresh", "must not be negative"},
+		{"leeway negative", "auth:\n  jwt:\n    leeway: -1s\n", "auth.jwt.leeway", "leeway", "must not be negative"},
+		{"leeway too large", "auth:\n  jwt:\n    leeway: 6m\n", "auth.jwt.leeway", "leeway", "must be at most 5m0s"},
+		{"claim header name", "auth:\n  jwt:\n    claim_headers:\n      sub: \"X User\"\n", "auth.jwt.claim_headers.sub", "sub:", `invalid header name "X User"`},
+		{"claim header reserved", "auth:\n  jwt:\n    claim_headers:\n      sub: authorization\n", "auth.jwt.claim_headers.sub", "sub:", `header "authorization" cannot carry a claim`},
+		{"claim header api key", "auth:\n  jwt:\n    claim_headers:\n      role: X-Api-Key\n", "auth.jwt.claim_headers.role", "role:", `header "X-Api-Key" cannot carry a claim`},
+		{
+			"claim header configured api key header",
+			"auth:\n  api_keys:\n    header: X-Key\n  jwt:\n    claim_headers:\n      sub: x-key\n",
+			"auth.jwt.claim_headers.sub", "sub:", `header "x-key" cannot carry a claim`,
+		},
+		{"api key header", "auth:\n  api_keys:\n    header: \"X Key\"\n", "auth.api_keys.header", "header:", `invalid header name "X Key"`},
+		{"api key name required", "auth:\n  api_keys:\n    keys:\n      - key: 0123456789abcdef\n", "auth.api_keys.keys[0].name", "- key:", "name is required"},
+		{"api key name syntax", "auth:\n  api_keys:\n    keys:\n      - name: \"a b\"\n        key: 0123456789abcdef\n", "auth.api_keys.keys[0].name", "name:", `name "a b" must match [A-Za-z0-9_.-]+`},
+		{
+			"api key name unique",
+			"auth:\n  api_keys:\n    keys:\n      - {name: a, key: 0123456789abcdef}\n      - {name: a, key: fedcba9876543210}\n",
+			"auth.api_keys.keys[1].name", "fedcba", `name "a" is already used by auth.api_keys.keys[0]`,
+		},
+		{"api key too short", "auth:\n  api_keys:\n    keys:\n      - name: a\n        key: short\n", "auth.api_keys.keys[0].key", "key: short", "key is too short to be a secret: want at least 16 characters"},
+		{"api key and sha256", "auth:\n  api_keys:\n    keys:\n      - name: a\n        key: 0123456789abcdef\n        sha256: ab\n", "auth.api_keys.keys[0].sha256", "sha256", "mutually exclusive"},
+		{"api key neither", "auth:\n  api_keys:\n    keys:\n      - name: a\n", "auth.api_keys.keys[0]", "- name: a", "key or sha256 is required"},
+		{"api key sha256", "auth:\n  api_keys:\n    keys:\n      - name: a\n        sha256: abcd\n", "auth.api_keys.keys[0].sha256", "sha256", "sha256 must be 64 hex characters"},
+		{
+			"api key sha256 not hex",
+			"auth:\n  api_keys:\n    keys:\n      - name: a\n        sha256: " + strings.Repeat("g", 64) + "\n",
+			"auth.api_keys.keys[0].sha256", "sha256", "sha256 must be 64 hex characters",
+		},
+
+		// route auth
+		{"require_auth without methods", route + "    require_auth: true\n", "routes[0].require_auth", "require_auth", "require_auth needs an authentication method: configure auth.jwt, auth.api_keys or this route's auth.forward"},
+		{"auth method name", route + "    auth:\n      methods: [jwt, basic]\n", "routes[0].auth.methods[1]", "methods:", `invalid value "basic": want one of "jwt", "api_key", "forward"`},
+		{
+			"auth method jwt not configured",
+			"auth:\n  api_keys:\n    file: keys.txt\n" + route + "    require_auth: true\n    auth:\n      methods: [api_key, jwt]\n",
+			"routes[0].auth.methods[1]", "methods:", "auth method jwt is not configured (set auth.jwt.secret, keys or jwks_url)",
+		},
+		{
+			"auth method api_key not configured",
+			"auth:\n  jwt:\n    jwks_url: https://idp/jwks\n" + route + "    require_auth: true\n    auth:\n      methods: [api_key]\n",
+			"routes[0].auth.methods[0]", "methods:", "auth method api_key is not configured",
+		},
+		{
+			"auth method forward not configured",
+			"auth:\n  jwt:\n    keys: [{file: k.pem, algorithm: EdDSA}]\n" + route + "    require_auth: true\n    auth:\n      methods: [jwt, forward]\n",
+			"routes[0].auth.methods[1]", "methods:", "auth method forward is not configured (set this route's auth.forward.url)",
+		},
+		{"forward url", route + "    auth:\n      forward:\n        url: auth:9000\n", "routes[0].auth.forward.url", "url: auth", "scheme must be http or https"},
+		{"forward timeout", route + "    auth:\n      forward:\n        url: http://auth\n        timeout: -1s\n", "routes[0].auth.forward.timeout", "timeout: -1s", "must not be negative"},
+		{"forward copy header", route + "    auth:\n      forward:\n        copy_headers: [\"X(Y)\"]\n", "routes[0].auth.forward.copy_headers[0]", "copy_headers", `invalid header name "X(Y)"`},
 		{
 			"duplicate match",
 			"routes:\n  - name: a\n    match: {prefix: /x, methods: [get, post], hosts: [A.com]}\n    backends: [{url: http://x}]\n" +
@@ -217,7 +348,7 @@ routes:
 		{"upstreams.u.backends[0].url", 9, "scheme must be http or https"},
 		{"upstreams.u.backends[0].weight", 10, "must not be negative"},
 		{"routes[0].upstream", 13, `unknown upstream "nope"`},
-		{"routes[0].require_auth", 14, "require_auth needs authentication, which is not configured"},
+		{"routes[0].require_auth", 14, "require_auth needs an authentication method: configure auth.jwt, auth.api_keys or this route's auth.forward"},
 		{"routes[1].timeout", 17, `invalid duration "30": want a number with a unit, such as "30s"`},
 		{"CONNECTION_TIMEOUT", 0, `invalid duration "abc"`},
 	}
@@ -273,5 +404,73 @@ func TestValidateProgrammatic(t *testing.T) {
 	want := Problem{Path: "routes[1].name", Msg: `name "r" is already used by routes[0]`}
 	if len(ps) != 1 || ps[0] != want {
 		t.Errorf("Validate() = %v, want %v", err, want)
+	}
+}
+
+func TestLoadValid(t *testing.T) {
+	t.Parallel()
+	const secret = "0123456789abcdef0123456789abcdef"
+	tests := []struct {
+		name    string
+		yaml    string
+		environ []string
+	}{
+		{"require_auth with jwt secret", "auth:\n  jwt:\n    secret: " + secret + "\n" + route + "    require_auth: true\n", nil},
+		{"require_auth with JWT_SECRET", route + "    require_auth: true\n", []string{"JWT_SECRET=" + secret}},
+		{"require_auth with jwt keys", "auth:\n  jwt:\n    keys: [{file: k.pem, algorithm: PS384}]\n" + route + "    require_auth: true\n", nil},
+		{"require_auth with jwks", "auth:\n  jwt:\n    jwks_url: https://idp/jwks?tenant=a\n" + route + "    require_auth: true\n", nil},
+		{"require_auth with api key", "auth:\n  api_keys:\n    keys: [{name: a, key: 0123456789abcdef}]\n" + route + "    require_auth: true\n", nil},
+		{"require_auth with API_KEYS", route + "    require_auth: true\n    auth:\n      methods: [api_key]\n", []string{"API_KEYS=0123456789abcdef"}},
+		{"require_auth with api key file", "auth:\n  api_keys:\n    file: keys.txt\n" + route + "    require_auth: true\n", nil},
+		{"require_auth with forward", route + "    require_auth: true\n    auth:\n      forward: {url: \"https://auth:8443/check\"}\n", nil},
+		{"require_auth with forward method", route + "    require_auth: true\n    auth:\n      methods: [forward]\n      forward: {url: \"http://auth\"}\n", nil},
+		{"methods without require_auth", route + "    auth:\n      methods: [jwt]\n", nil},
+		{
+			"SERVICE_ROUTES require_auth with JWT_SECRET", "",
+			[]string{"JWT_SECRET=" + secret, `SERVICE_ROUTES=[{"prefix": "/a", "target_url": "http://a", "require_auth": true}]`},
+		},
+		{"admin on another port", "admin:\n  listen: \"9778\"\n  token: 0123456789abcdef\n", nil},
+		{"admin on another host", "server:\n  listen: 10.0.0.1:9000\nadmin:\n  listen: 127.0.0.1:9000\n", nil},
+		{"admin and server on port 0", "server:\n  listen: :0\nadmin:\n  listen: :0\n", nil},
+		{"origins", "cors:\n  allowed_origins: [\"*\", \"http://localhost:3000\", \"https://*.example.com\", \"http://[::1]:8080\", \"http://127.0.0.1\", \"HTTPS://App.Example.com\"]\n", nil},
+		{"cors credentials with listed origins", "cors:\n  allowed_origins: [\"https://a.example.com\"]\n  allow_credentials: true\n", nil},
+		{"cors credentials while disabled", "cors:\n  disabled: true\n  allow_credentials: true\n", nil},
+		{"route cors credentials with own origins", route + "    cors:\n      allowed_origins: [\"https://a.example.com\"]\n      allow_credentials: true\n", nil},
+		{"route cors disabled", "cors:\n  allowed_origins: [\"https://a.example.com\"]\n  allow_credentials: true\n" + route + "    cors:\n      disabled: true\n      allowed_origins: [\"*\"]\n", nil},
+		{"route cors narrows origins", "cors:\n  allow_credentials: true\n  allowed_origins: [\"https://a.example.com\"]\n" + route + "    cors:\n      allowed_origins: [\"https://b.example.com\"]\n", nil},
+		{"no cors origins", "cors:\n  allowed_origins: []\n  allow_credentials: true\n", nil},
+		{"ddos disabled", "edge:\n  ddos:\n    disabled: true\n    threshold: -1\n", nil},
+		{"rate limit keys", "edge:\n  rate_limit: {key: \"header:X-Client-ID\"}\n" + route + "    rate_limit: {key: api_key, requests_per_second: 0.5, burst: 1}\n", nil},
+		{"security header off", route + "    security_headers:\n      strict_transport_security: \"off\"\n      content_security_policy: \"default-src 'self'\\tframe-ancestors 'none'\"\n", nil},
+		{"leeway at most 5m", "auth:\n  jwt:\n    leeway: 5m\n", nil},
+		{"no claim headers", "auth:\n  jwt:\n    claim_headers: {}\n", nil},
+		{"sha256 upper case", "auth:\n  api_keys:\n    keys:\n      - name: A_b.c-1\n        sha256: " + strings.Repeat("AB", 32) + "\n", nil},
+		{"no public paths", "auth:\n  public_paths: []\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mustLoad(t, tt.yaml, tt.environ...)
+		})
+	}
+}
+
+func TestValidateProgrammaticSecurity(t *testing.T) {
+	t.Parallel()
+	// Before ApplyDefaults, an unset global origin list is the default "*".
+	c := &Config{CORS: CORS{AllowCredentials: true}}
+	want := Problem{Path: "cors.allow_credentials", Msg: `allow_credentials cannot be used with the origin "*"`}
+	if ps := problemsOf(t, c.Validate()); len(ps) != 1 || ps[0] != want {
+		t.Errorf("Validate() = %v, want %v", ps, want)
+	}
+
+	// Route overrides are zero until the gateway merges them; that is valid.
+	c = &Config{
+		Upstreams: map[string]*Upstream{"u": {Backends: []Backend{{URL: "http://u"}}}},
+		Routes:    []Route{{Name: "r", Upstream: "u", Auth: RouteAuth{Forward: ForwardAuth{URL: "http://auth"}}, RequireAuth: true}},
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
 	}
 }
