@@ -237,12 +237,29 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	}
 
 	srv := server.New(cfg.Server, gw, observe.Subsystem(logger, observe.SubsystemGateway))
+	srv.WrapListener(gw.LimitListener(cfg.Edge.Connections))
 	if err := srv.Listen(); err != nil {
 		logger.Error("cannot start", "error", err)
 		return 1
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve() }()
+
+	// The admin API on its own listener, when admin.listen asks for one.
+	var adminSrv *server.Server
+	if cfg.Admin.Listen != "" && cfg.Admin.Token != "" {
+		acfg := cfg.Server
+		acfg.Listen = cfg.Admin.Listen
+		adminSrv = server.New(acfg, gw.AdminHandler(), observe.Subsystem(logger, observe.SubsystemAdmin))
+		if err := adminSrv.Listen(); err != nil {
+			logger.Error("cannot start the admin listener", "error", err)
+			return 1
+		}
+		go func() { serveErr <- adminSrv.Serve() }()
+	}
+	if cfg.Admin.Token == "" {
+		observe.Subsystem(logger, observe.SubsystemAdmin).Info("admin API disabled: set ADMIN_TOKEN (admin.token) to enable /admin/*")
+	}
 	gw.SetReady(true)
 	logger.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
 
@@ -287,6 +304,9 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 			drainDelay(listen.DrainDelay, sigs)
 			sctx, scancel := context.WithTimeout(context.Background(), listen.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
+			if adminSrv != nil {
+				_ = adminSrv.Shutdown(sctx)
+			}
 			scancel()
 			gw.Close()
 			if err != nil {

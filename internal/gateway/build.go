@@ -9,10 +9,13 @@ import (
 	"net/http"
 	"net/netip"
 	"sort"
-	"strings"
 	"time"
 
+	"github.com/altair-gateway/altair/internal/admin"
+	"github.com/altair-gateway/altair/internal/auth"
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/edge"
+	"github.com/altair-gateway/altair/internal/middleware"
 	"github.com/altair-gateway/altair/internal/observe"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/upstream"
@@ -25,11 +28,24 @@ type graph struct {
 	routes []*route
 	pools  []*upstream.Pool
 	byName map[string]*upstream.Pool
+
+	security    *middleware.SecurityHeaders
+	maxURI      int
+	front       http.Handler // URI limit → serve; set by Gateway.withFront
+	entry       http.Handler // edge guard → dispatch
+	admin       http.Handler // the admin API
+	adminOnMain bool
+	auth        *auth.Authenticator
+	edgeStats   func() edgeStats
 }
 
 func emptyGraph() *graph {
 	rt, _ := router.New(nil)
-	return &graph{cfg: &config.Config{}, router: rt, byName: map[string]*upstream.Pool{}}
+	gr := &graph{cfg: &config.Config{}, router: rt, byName: map[string]*upstream.Pool{},
+		security: middleware.NewSecurityHeaders(config.SecurityHeaders{Disabled: true}),
+		admin:    admin.New(admin.Options{}), edgeStats: func() edgeStats { return edgeStats{} }}
+	gr.entry = http.HandlerFunc(gr.dispatch)
+	return gr
 }
 
 type buildDeps struct {
@@ -37,6 +53,9 @@ type buildDeps struct {
 	registry *upstream.Registry
 	now      func() time.Time
 	counters func(route string) *routeCounters
+	lists    *edge.Lists
+	blocker  *edge.Blocker
+	limiter  *edge.LocalLimiter
 }
 
 // build turns a validated config into a graph. Nothing is started: health
@@ -45,10 +64,29 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	var problems config.Problems
 	logger := slog.New(d.log)
 
-	trusted, perr := parseTrusted(cfg)
-	problems = append(problems, perr...)
+	resolver, err := edge.NewResolver(cfg.Server.TrustedProxies)
+	if err != nil {
+		problems = append(problems, problem(cfg, "server.trusted_proxies", "%v", err))
+		resolver, _ = edge.NewResolver(nil)
+	}
+	trusted := func(r *http.Request) bool {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			return false
+		}
+		a, err := netip.ParseAddr(host)
+		return err == nil && resolver.Trusted(a.Unmap())
+	}
 
 	g := &graph{cfg: cfg, byName: make(map[string]*upstream.Pool, len(cfg.Upstreams))}
+	g.security = middleware.NewSecurityHeaders(cfg.SecurityHeaders)
+	g.maxURI = cfg.Server.MaxURIBytes
+
+	authn, err := auth.New(cfg.Auth, auth.Options{Logger: observe.Subsystem(logger, observe.SubsystemAuth), Now: d.now})
+	if err != nil {
+		problems = append(problems, authProblems(cfg, "auth", err)...)
+	}
+	g.auth = authn
 	names := make([]string, 0, len(cfg.Upstreams))
 	for name := range cfg.Upstreams {
 		names = append(names, name)
@@ -105,7 +143,43 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 			problems = append(problems, problem(cfg, fmt.Sprintf("routes[%d].rewrite", i), "%v", err))
 			continue
 		}
+		if authn != nil {
+			problems = append(problems, rt.buildChain(cfg, i, authn, d.limiter)...)
+		}
 		g.routes = append(g.routes, rt)
+	}
+
+	var blocker *edge.Blocker
+	if !cfg.Edge.DDoS.Disabled {
+		blocker = d.blocker
+	}
+	guard := edge.NewGuard(edge.GuardOptions{
+		Resolver: resolver,
+		Lists:    d.lists,
+		Blocker:  blocker,
+		Limits:   cfg.Edge.Connections,
+		Logger:   observe.Subsystem(logger, observe.SubsystemDDoS),
+	})
+	g.entry = guard.Wrap(http.HandlerFunc(g.dispatch))
+	adminAPI := admin.New(admin.Options{Token: cfg.Admin.Token, Lists: d.lists, Blocker: blocker,
+		Logger: observe.Subsystem(logger, observe.SubsystemAdmin)})
+	// The admin API is not behind the edge checks: it has its own token, and
+	// an operator must not lock themselves out by denying their own range.
+	g.admin = adminAPI
+	g.adminOnMain = cfg.Admin.Listen == ""
+	lists, limiter := d.lists, d.limiter
+	g.edgeStats = func() edgeStats {
+		st := edgeStats{
+			AllowEntries:  len(lists.Entries(edge.Allow)),
+			DenyEntries:   len(lists.Entries(edge.Deny)),
+			RateLimitKeys: limiter.Len(),
+			AdminAPI:      adminAPI.Enabled(),
+		}
+		if blocker != nil {
+			st.BlockedIPs = len(blocker.Blocked())
+			st.BlocksTotal = blocker.BlocksTotal()
+		}
+		return st
 	}
 
 	if len(problems) > 0 {
@@ -115,10 +189,14 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	return g, nil
 }
 
-// start begins the graph's background work (active health checks).
+// start begins the graph's background work (active health checks, JWKS
+// refresh).
 func (g *graph) start(ctx context.Context) {
 	for _, p := range g.pools {
 		p.Start(ctx)
+	}
+	if g.auth != nil {
+		g.auth.Start(ctx)
 	}
 }
 
@@ -128,43 +206,25 @@ func (g *graph) close() {
 	for _, p := range g.pools {
 		p.Close()
 	}
+	if g.auth != nil {
+		g.auth.Close()
+	}
 }
 
-// parseTrusted compiles server.trusted_proxies into the predicate the proxy uses
-// to decide whether a peer's X-Forwarded-* headers are believed.
-func parseTrusted(cfg *config.Config) (func(*http.Request) bool, config.Problems) {
-	var problems config.Problems
-	var prefixes []netip.Prefix
-	for i, s := range cfg.Server.TrustedProxies {
-		s = strings.TrimSpace(s)
-		if p, err := netip.ParsePrefix(s); err == nil {
-			prefixes = append(prefixes, p.Masked())
-			continue
-		}
-		if a, err := netip.ParseAddr(s); err == nil {
-			prefixes = append(prefixes, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
-			continue
-		}
-		problems = append(problems, problem(cfg, fmt.Sprintf("server.trusted_proxies[%d]", i), "not an IP address or CIDR: %q", s))
+// authProblems maps the auth package's field errors to config problems under
+// prefix ("auth" or "routes[i]").
+func authProblems(cfg *config.Config, prefix string, err error) config.Problems {
+	var errs auth.Errors
+	if !errors.As(err, &errs) {
+		return config.Problems{problem(cfg, prefix, "%v", err)}
 	}
-	if len(prefixes) == 0 {
-		return nil, problems
+	var out config.Problems
+	for _, e := range errs {
+		path := prefix
+		if e.Field != "" {
+			path += "." + e.Field
+		}
+		out = append(out, problem(cfg, path, "%s", e.Msg))
 	}
-	return func(r *http.Request) bool {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			return false
-		}
-		a, err := netip.ParseAddr(host)
-		if err != nil {
-			return false
-		}
-		a = a.Unmap()
-		for _, p := range prefixes {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}, problems
+	return out
 }

@@ -3,10 +3,8 @@ package gateway
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/router"
@@ -37,12 +35,7 @@ type Explanation struct {
 // Explain builds cfg's graph without starting it and reports how r would be
 // handled.
 func Explain(cfg *config.Config, r *http.Request) (*Explanation, error) {
-	gr, err := build(cfg, buildDeps{
-		log:      slog.DiscardHandler,
-		registry: upstream.NewRegistry(),
-		now:      time.Now,
-		counters: func(string) *routeCounters { return &routeCounters{} },
-	})
+	gr, err := build(cfg, detachedDeps())
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +50,7 @@ func Explain(cfg *config.Config, r *http.Request) (*Explanation, error) {
 		return ex, nil
 	}
 	var params router.Params
+	r.URL.Path = path
 	i := gr.router.Match(r, path, &params)
 	if i < 0 {
 		ex.Chain = []string{"request-id", "path-clean", "route-match", "404 route_not_found"}
@@ -75,7 +69,7 @@ func Explain(cfg *config.Config, r *http.Request) (*Explanation, error) {
 		}
 	}
 	ex.UpstreamPath = rt.upstreamPath(path, &params)
-	ex.Chain = rt.chain()
+	ex.Chain = rt.describe()
 	ex.RequireAuth = rt.cfg.RequireAuth
 	if rt.timeout > 0 {
 		ex.Timeout = rt.timeout.String()

@@ -10,13 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/httperr"
+	"github.com/altair-gateway/altair/internal/middleware"
 	"github.com/altair-gateway/altair/internal/observe"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/upstream"
@@ -35,11 +39,19 @@ type Options struct {
 // Gateway is the live http.Handler of the gateway. Its graph is replaced as a
 // whole by Apply; requests in flight finish on the graph they started on.
 type Gateway struct {
+	root     *slog.Logger // the logger subsystem loggers derive from
 	log      *slog.Logger
 	version  string
 	now      func() time.Time
 	started  time.Time
 	registry *upstream.Registry
+
+	// Edge state lives as long as the process: run-time list changes, blocks
+	// and rate-limit buckets survive reloads.
+	lists   *edge.Lists
+	blocker *edge.Blocker
+	limiter *edge.LocalLimiter
+	bg      sync.WaitGroup
 
 	current  atomic.Pointer[graph]
 	ready    atomic.Bool
@@ -68,6 +80,7 @@ func New(o Options) *Gateway {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
+		root:     o.Logger,
 		log:      observe.Subsystem(o.Logger, observe.SubsystemGateway),
 		version:  o.Version,
 		now:      o.Now,
@@ -76,10 +89,19 @@ func New(o Options) *Gateway {
 		ctx:      ctx,
 		cancel:   cancel,
 		counters: make(map[string]*routeCounters),
+		lists:    edge.NewLists(),
+		blocker:  edge.NewBlocker(o.Now),
+		limiter:  edge.NewLocalLimiter(o.Now),
 	}
-	g.current.Store(emptyGraph())
+	g.bg.Go(func() { g.blocker.Run(ctx) })
+	g.bg.Go(func() { g.limiter.Run(ctx) })
+	g.current.Store(g.withFront(emptyGraph()))
 	return g
 }
+
+// Lists are the gateway's allow and deny lists (for the admin API's tests and
+// wiring).
+func (g *Gateway) Lists() *edge.Lists { return g.lists }
 
 // ErrClosed is returned by Apply after Close.
 var ErrClosed = errors.New("gateway closed")
@@ -94,15 +116,27 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		return ErrClosed
 	}
 	ng, err := build(cfg, buildDeps{
-		log:      g.log.Handler(),
+		log:      g.root.Handler(),
 		registry: g.registry,
 		now:      g.now,
 		counters: g.counterFor,
+		lists:    g.lists,
+		blocker:  g.blocker,
+		limiter:  g.limiter,
 	})
 	if err != nil {
 		g.recordFailure(err)
 		return err
 	}
+	// Config-sourced list entries and DDoS thresholds change with the config;
+	// run-time entries, counters and blocks stay.
+	if err := g.lists.SetConfig(cfg.Edge.Allow, cfg.Edge.Deny); err != nil {
+		ng.close()
+		g.recordFailure(err)
+		return err
+	}
+	g.blocker.SetConfig(cfg.Edge.DDoS)
+	g.withFront(ng)
 	ng.start(g.ctx)
 	old := g.current.Swap(ng)
 	g.registry.Retain(ng.pools)
@@ -147,13 +181,28 @@ func (g *Gateway) Close() {
 	g.closed = true
 	g.cancel()
 	g.current.Load().close()
+	g.bg.Wait()
 }
 
 // ServeHTTP handles one client request on the graph that is live when it starts.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ensureRequestID(w, r)
 	gr := g.current.Load()
+	// Security headers first, so every answer carries them, errors included.
+	gr.security.Apply(w.Header())
+	gr.front.ServeHTTP(w, r)
+}
 
+// withFront gives gr its entry point: the URI length limit, then serve.
+func (g *Gateway) withFront(gr *graph) *graph {
+	gr.front = middleware.URILimit(gr.maxURI)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, gr)
+	}))
+	return gr
+}
+
+// serve handles a request on graph gr after the URI check.
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, gr *graph) {
 	path := router.CleanPath(r.URL.Path)
 	switch path {
 	case "/health":
@@ -166,14 +215,55 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		g.serveStats(w, r, gr)
 		return
 	}
+	// From here on the cleaned path is the request's path: what the edge, auth
+	// and routing see, and (after strip/rewrite) what the backend gets.
+	r.URL.Path, r.URL.RawPath = path, ""
+	if isAdminPath(path) && gr.adminOnMain {
+		gr.admin.ServeHTTP(w, r)
+		return
+	}
+	gr.entry.ServeHTTP(w, r)
+}
 
+// AdminHandler serves the admin API on its own listener (admin.listen). It
+// follows reloads like the main handler.
+func (g *Gateway) AdminHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ensureRequestID(w, r)
+		gr := g.current.Load()
+		gr.security.Apply(w.Header())
+		r.URL.Path, r.URL.RawPath = router.CleanPath(r.URL.Path), ""
+		if !isAdminPath(r.URL.Path) {
+			httperr.Write(w, r, http.StatusNotFound, httperr.CodeNotFound)
+			return
+		}
+		gr.admin.ServeHTTP(w, r)
+	})
+}
+
+func isAdminPath(p string) bool { return p == "/admin" || strings.HasPrefix(p, "/admin/") }
+
+// dispatch routes a request that passed the edge guard.
+func (gr *graph) dispatch(w http.ResponseWriter, r *http.Request) {
 	var params router.Params
-	i := gr.router.Match(r, path, &params)
+	var i int
+	if acrm := r.Header.Get("Access-Control-Request-Method"); acrm != "" && middleware.IsPreflight(r) {
+		// A CORS preflight asks about the method the browser will send:
+		// match the route that method would reach, so its CORS policy
+		// answers (before any auth — browsers send no credentials on a
+		// preflight).
+		method := r.Method
+		r.Method = acrm
+		i = gr.router.Match(r, r.URL.Path, &params)
+		r.Method = method
+	} else {
+		i = gr.router.Match(r, r.URL.Path, &params)
+	}
 	if i < 0 {
 		httperr.Write(w, r, http.StatusNotFound, httperr.CodeNotFound)
 		return
 	}
-	gr.routes[i].serve(w, r, path, &params)
+	gr.routes[i].serve(w, r, &params)
 }
 
 // counterFor returns the counters of a route name, creating them; counters
@@ -202,12 +292,7 @@ func (g *Gateway) pruneCounters(gr *graph) {
 // Check builds the graph for cfg without starting anything, so every problem
 // a running gateway would hit at Apply is reported up front (altair validate).
 func Check(cfg *config.Config) error {
-	gr, err := build(cfg, buildDeps{
-		log:      slog.DiscardHandler,
-		registry: upstream.NewRegistry(),
-		now:      time.Now,
-		counters: func(string) *routeCounters { return &routeCounters{} },
-	})
+	gr, err := build(cfg, detachedDeps())
 	if err != nil {
 		return err
 	}
@@ -215,6 +300,27 @@ func Check(cfg *config.Config) error {
 	return nil
 }
 
+// detachedDeps build a graph that will not serve (validate, explain): fresh
+// state, no logging.
+func detachedDeps() buildDeps {
+	return buildDeps{
+		log:      slog.DiscardHandler,
+		registry: upstream.NewRegistry(),
+		now:      time.Now,
+		counters: func(string) *routeCounters { return &routeCounters{} },
+		lists:    edge.NewLists(),
+		blocker:  edge.NewBlocker(time.Now),
+		limiter:  edge.NewLocalLimiter(time.Now),
+	}
+}
+
 func problem(cfg *config.Config, path, format string, args ...any) config.Problem {
 	return config.Problem{Path: path, Line: cfg.Line(path), Msg: fmt.Sprintf(format, args...)}
+}
+
+// LimitListener returns the wrapper that caps client connections (total and
+// per IP, allow-listed peers exempt from the per-IP cap). The caps are read at
+// start; changing them needs a restart.
+func (g *Gateway) LimitListener(limits config.ConnectionLimits) func(net.Listener) net.Listener {
+	return func(ln net.Listener) net.Listener { return edge.LimitListener(ln, limits, g.lists) }
 }

@@ -1,14 +1,21 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/altair-gateway/altair/internal/auth"
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/edge"
+	"github.com/altair-gateway/altair/internal/identity"
+	"github.com/altair-gateway/altair/internal/middleware"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/upstream"
 )
@@ -19,9 +26,12 @@ type route struct {
 	name        string
 	cfg         *config.Route
 	pool        *upstream.Pool
-	handler     http.Handler
-	rewrite     *template // nil: no rewrite
-	stripPrefix string    // "" or the prefix to strip
+	handler     http.Handler                // the pool's proxy for this route
+	chain       http.Handler                // CORS → auth → rate limit → body limit → proxy step
+	steps       []string                    // names of the chain's steps, for explain
+	security    *middleware.SecurityHeaders // nil: the global set applies unchanged
+	rewrite     *template                   // nil: no rewrite
+	stripPrefix string                      // "" or the prefix to strip
 	timeout     time.Duration
 	counters    *routeCounters
 }
@@ -53,14 +63,163 @@ func newRoute(rc *config.Route, pool *upstream.Pool, counters *routeCounters) (*
 	} else if rc.StripPrefix && rc.Match.Prefix != "" && rc.Match.Prefix != "/" {
 		rt.stripPrefix = strings.TrimSuffix(rc.Match.Prefix, "/")
 	}
-	rt.handler = pool.Handler(upstream.RouteOptions{
+	return rt, nil
+}
+
+// buildChain compiles the route's middleware: the order is fixed and
+// documented (docs/configuration.md, "Request processing order").
+func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator, limiter edge.Limiter) config.Problems {
+	rc := rt.cfg
+	var problems config.Problems
+	at := func(field string) string { return fmt.Sprintf("routes[%d].%s", i, field) }
+
+	sec := cfg.SecurityHeaders
+	if rc.SecurityHeaders != (config.SecurityHeaders{}) {
+		sec = middleware.MergeSecurityHeaders(cfg.SecurityHeaders, rc.SecurityHeaders)
+		rt.security = middleware.NewSecurityHeaders(sec)
+	}
+	mods := []func(*http.Response) error{middleware.NewSecurityHeaders(sec).ModifyResponse}
+
+	var cors *middleware.CORS
+	if cc := middleware.MergeCORS(cfg.CORS, rc.CORS); !cc.Disabled {
+		c, err := middleware.NewCORS(cc)
+		if err != nil {
+			problems = append(problems, problem(cfg, at("cors"), "%v", err))
+		} else {
+			cors = c
+			mods = append(mods, c.ModifyResponse)
+		}
+	}
+	if m := responseHeaderOps(rc.ResponseHeaders); m != nil {
+		mods = append(mods, m)
+	}
+	rt.handler = rt.pool.Handler(upstream.RouteOptions{
 		Route:          rc.Name,
 		Timeout:        rc.Timeout,
 		RewriteRequest: requestHeaderOps(rc.RequestHeaders),
-		ModifyResponse: responseHeaderOps(rc.ResponseHeaders),
+		ModifyResponse: chainModify(mods),
 	})
-	return rt, nil
+
+	// Built from the inside out; steps lists them outside in.
+	var h http.Handler = http.HandlerFunc(rt.proxy)
+	var steps []string
+	if rc.MaxBodyBytes > 0 {
+		h = middleware.BodyLimit(rc.MaxBodyBytes)(h)
+		steps = append(steps, fmt.Sprintf("body-limit(%d)", rc.MaxBodyBytes))
+	}
+	rl := mergeRateLimit(cfg.Edge.RateLimit, rc.RateLimit)
+	limit := func(h http.Handler) http.Handler {
+		ns := "global|"
+		if rc.RateLimit != (config.RateLimit{}) {
+			ns = "route:" + rc.Name + "|"
+		}
+		steps = append(steps, fmt.Sprintf("rate-limit(%g/s burst %d by %s)", rl.RequestsPerSecond, rl.Burst, rl.Key))
+		return edge.RateLimit(limiter, ns, rl.RequestsPerSecond, rl.Burst, rateKey(rl.Key))(h)
+	}
+	// An identity key needs the caller authenticated first; an IP key
+	// throttles before auth, so credential guessing is throttled too.
+	identityKey := rl.Key != "ip" && rl.Key != ""
+	if !rl.Disabled && identityKey {
+		h = limit(h)
+	}
+	if rc.RequireAuth {
+		mw, err := authn.Middleware(rc.Auth, rc.Name)
+		if err != nil {
+			problems = append(problems, authProblems(cfg, fmt.Sprintf("routes[%d]", i), err)...)
+		} else {
+			h = mw(h)
+			methods := rc.Auth.Methods
+			if len(methods) == 0 {
+				methods = authn.Methods()
+				if rc.Auth.Forward.URL != "" {
+					methods = append(methods, "forward")
+				}
+			}
+			steps = append(steps, "auth("+strings.Join(methods, ",")+")")
+		}
+	}
+	if !rl.Disabled && !identityKey {
+		h = limit(h)
+	}
+	if cors != nil {
+		h = cors.Wrap(h)
+		steps = append(steps, "cors")
+	}
+	slices.Reverse(steps)
+	rt.steps = steps
+	rt.chain = h
+	return problems
 }
+
+func chainModify(mods []func(*http.Response) error) func(*http.Response) error {
+	return func(resp *http.Response) error {
+		for _, m := range mods {
+			if err := m(resp); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// mergeRateLimit applies a route's rate-limit override field by field.
+func mergeRateLimit(base, over config.RateLimit) config.RateLimit {
+	out := base
+	if over.Disabled {
+		out.Disabled = true
+	}
+	if over.RequestsPerSecond > 0 || over.Burst > 0 || over.Key != "" {
+		out.Disabled = over.Disabled
+	}
+	if over.RequestsPerSecond > 0 {
+		out.RequestsPerSecond = over.RequestsPerSecond
+	}
+	if over.Burst > 0 {
+		out.Burst = over.Burst
+	}
+	if over.Key != "" {
+		out.Key = over.Key
+	}
+	return out
+}
+
+// rateKey returns how a request's rate-limit bucket is named. A request
+// without the configured identity falls back to its IP.
+func rateKey(key string) func(*http.Request) string {
+	ip := func(r *http.Request) string {
+		if a, ok := identity.ClientIP(r.Context()); ok {
+			return "ip:" + a.String()
+		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		return "ip:" + host
+	}
+	switch {
+	case key == "api_key", key == "jwt_sub":
+		method := "api_key"
+		if key == "jwt_sub" {
+			method = "jwt"
+		}
+		return func(r *http.Request) string {
+			if p := identity.PrincipalFrom(r.Context()); p != nil && p.Method == method {
+				return method + ":" + p.Name
+			}
+			return ip(r)
+		}
+	case strings.HasPrefix(key, "header:"):
+		name := http.CanonicalHeaderKey(strings.TrimPrefix(key, "header:"))
+		return func(r *http.Request) string {
+			if v := r.Header.Get(name); v != "" {
+				return "h:" + v
+			}
+			return ip(r)
+		}
+	}
+	return ip
+}
+
+// upstreamPathKey carries the forwarded path through the middleware chain
+// for routes whose rewrite uses path parameters.
+type upstreamPathKey struct{}
 
 // upstreamPath is the path forwarded to the backend for a request whose cleaned
 // path is path.
@@ -88,18 +247,24 @@ func (rt *route) suffix(path string) string {
 	return s
 }
 
-func (rt *route) serve(w http.ResponseWriter, r *http.Request, path string, params *router.Params) {
+func (rt *route) serve(w http.ResponseWriter, r *http.Request, params *router.Params) {
 	c := rt.counters
 	c.requests.Add(1)
 	c.inFlight.Add(1)
 	defer c.inFlight.Add(-1)
 
-	r.URL.Path = rt.upstreamPath(path, params)
-	r.URL.RawPath = ""
+	if rt.security != nil {
+		middleware.ResetSecurityHeaders(w.Header())
+		rt.security.Apply(w.Header())
+	}
+	if rt.rewrite != nil && rt.rewrite.usesParams {
+		// Parameters exist only here; the proxy step runs after the chain.
+		r = r.WithContext(context.WithValue(r.Context(), upstreamPathKey{}, rt.upstreamPath(r.URL.Path, params)))
+	}
 
 	sw := statusWriters.Get().(*statusWriter)
 	sw.ResponseWriter, sw.status = w, 0
-	rt.handler.ServeHTTP(sw, r)
+	rt.chain.ServeHTTP(sw, r)
 	status := sw.status
 	sw.ResponseWriter = nil
 	statusWriters.Put(sw)
@@ -109,10 +274,21 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request, path string, para
 	c.observe(status)
 }
 
-// chain lists, in order, what a request on this route passes through; used by
-// `altair explain`.
-func (rt *route) chain() []string {
-	out := []string{"request-id", "path-clean", "route-match"}
+// proxy is the chain's last step: the path the backend sees, then the pool.
+func (rt *route) proxy(w http.ResponseWriter, r *http.Request) {
+	up, ok := r.Context().Value(upstreamPathKey{}).(string)
+	if !ok {
+		up = rt.upstreamPath(r.URL.Path, &router.Params{})
+	}
+	r.URL.Path, r.URL.RawPath = up, ""
+	rt.handler.ServeHTTP(w, r)
+}
+
+// describe lists, in order, what a request on this route passes through; used
+// by `altair explain`.
+func (rt *route) describe() []string {
+	out := []string{"request-id", "security-headers", "path-clean", "edge-guard", "route-match"}
+	out = append(out, rt.steps...)
 	switch {
 	case rt.rewrite != nil:
 		out = append(out, "rewrite("+rt.cfg.Rewrite+")")
@@ -231,7 +407,8 @@ func canonicalPairs(m map[string]string) []kv {
 
 // template is a compiled rewrite template such as "/v2/users/{id}{suffix}".
 type template struct {
-	parts []tmplPart
+	parts      []tmplPart
+	usesParams bool // any part other than {path} and {suffix}
 }
 
 type tmplPart struct {
@@ -262,6 +439,9 @@ func compileTemplate(s string, isPrefix bool) (*template, error) {
 			return nil, fmt.Errorf("{suffix} needs a prefix match")
 		}
 		t.parts = append(t.parts, tmplPart{param: name})
+		if name != "path" && name != "suffix" {
+			t.usesParams = true
+		}
 		s = s[i+j+1:]
 	}
 	return t, nil

@@ -83,7 +83,18 @@ type statsReport struct {
 	Responses  map[string]uint64     `json:"responses"`
 	Routes     []routeStats          `json:"routes"`
 	Upstreams  []upstream.PoolStatus `json:"upstreams"`
+	Edge       edgeStats             `json:"edge"`
 	Reloads    reloadStats           `json:"config_reloads"`
+}
+
+// edgeStats summarises the edge guard's state.
+type edgeStats struct {
+	AllowEntries  int    `json:"allow_entries"`
+	DenyEntries   int    `json:"deny_entries"`
+	BlockedIPs    int    `json:"blocked_ips"`
+	BlocksTotal   uint64 `json:"blocks_total"`
+	RateLimitKeys int    `json:"rate_limit_keys"`
+	AdminAPI      bool   `json:"admin_api"`
 }
 
 type routeStats struct {
@@ -113,6 +124,7 @@ func (g *Gateway) serveStats(w http.ResponseWriter, r *http.Request, gr *graph) 
 		Routes:     []routeStats{},
 		Upstreams:  []upstream.PoolStatus{},
 		Reloads:    reloadStats{Success: g.reloadsOK.Load(), Failure: g.reloadsBad.Load()},
+		Edge:       gr.edgeStats(),
 	}
 	if e := g.lastError.Load(); e != nil {
 		rep.Reloads.LastError = *e
