@@ -5,7 +5,9 @@
 #
 # Usage: bench/run.sh            (or: make bench)
 # Env:   CONNS=64 THREADS=1 DURATION=10s ROUNDS=3 SIZE=1024 WARMUP=3s
-#        TARGETS="direct altair nginx" WRK_CPU=0 SERVER_CPU=1
+#        TARGETS="direct altair altair-auth nginx" WRK_CPU=0 SERVER_CPU=1
+#        (altair-auth: Altair with a JWT verified on every request, rate
+#        limiting and DDoS counting on, limits high enough never to refuse)
 #        ALTAIR_GOMAXPROCS=1 BACKEND_GOMAXPROCS=1
 #        ALTAIR_BIN=path (a prebuilt altair instead of building ./cmd/altair)
 # See bench/README.md for what is measured and how to read the ratios.
@@ -18,7 +20,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-1024}
 WARMUP=${WARMUP:-3s}
-TARGETS=${TARGETS:-direct altair nginx}
+TARGETS=${TARGETS:-direct altair altair-auth nginx}
 WRK_CPU=${WRK_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 ALTAIR_GOMAXPROCS=${ALTAIR_GOMAXPROCS:-1}
@@ -27,6 +29,9 @@ BACKEND_GOMAXPROCS=${BACKEND_GOMAXPROCS:-1}
 readonly ALTAIR_ADDR=127.0.0.1:18080
 readonly BACKEND_ADDR=127.0.0.1:18081
 readonly NGINX_ADDR=127.0.0.1:18082
+readonly ALTAIR_AUTH_ADDR=127.0.0.1:18083
+# An HMAC secret for the altair-auth target, and a token signed with it below.
+readonly JWT_SECRET_BENCH=bench-secret-bench-secret-bench-secret
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 readonly root
@@ -79,7 +84,8 @@ done
 read -r -a targets <<<"$TARGETS"
 ((${#targets[@]} >= 1)) || die "TARGETS is empty"
 for t in "${targets[@]}"; do
-	[[ $t == direct || $t == altair || $t == nginx ]] || die "TARGETS: unknown target '$t' (want direct, altair, nginx)"
+	[[ $t == direct || $t == altair || $t == altair-auth || $t == nginx ]] ||
+		die "TARGETS: unknown target '$t' (want direct, altair, altair-auth, nginx)"
 done
 has_target() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 
@@ -154,11 +160,12 @@ mkdir -p "$bin" "$results"
 say "building demo-upstream"
 (cd "$root" && CGO_ENABLED=0 go build -o "$bin/demo-upstream" ./cmd/demo-upstream)
 altair_bin=$bin/altair
-if has_target altair && [[ -n ${ALTAIR_BIN:-} ]]; then
+wants_altair() { has_target altair || has_target altair-auth; }
+if wants_altair && [[ -n ${ALTAIR_BIN:-} ]]; then
 	altair_bin=$ALTAIR_BIN
 	[[ -x $altair_bin ]] || die "ALTAIR_BIN=$altair_bin is not an executable file"
 	say "using prebuilt altair: $altair_bin"
-elif has_target altair; then
+elif wants_altair; then
 	say "building altair"
 	(cd "$root" && CGO_ENABLED=0 go build -o "$altair_bin" ./cmd/altair) ||
 		die "cmd/altair does not build (errors above); to benchmark without it: TARGETS=\"direct nginx\" $0"
@@ -175,7 +182,8 @@ fetch() {
 	resp=$(
 		exec 2>/dev/null # a refused connection is an answer here, not an error to show
 		exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
-		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$2" "$1" >&3
+		# AUTH_HEADER, when set, is sent too (the altair-auth target).
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n%s\r\n' "$2" "$1" "${AUTH_HEADER:+$AUTH_HEADER$'\r\n'}" >&3
 		timeout 5 cat <&3
 		printf . # keeps $( ) from eating the body's trailing newlines
 	) || return 1
@@ -219,6 +227,7 @@ wait_ready() {
 
 addrs=("$BACKEND_ADDR")
 has_target altair && addrs+=("$ALTAIR_ADDR")
+has_target altair-auth && addrs+=("$ALTAIR_AUTH_ADDR")
 has_target nginx && addrs+=("$NGINX_ADDR")
 for addr in "${addrs[@]}"; do
 	! listening "$addr" || die "$addr is already in use; stop whatever listens there first"
@@ -238,6 +247,11 @@ server:
   listen: "$ALTAIR_ADDR"
 log:
   level: warn
+# The plain proxy: one load generator on 127.0.0.1 would trip the default
+# per-client rate limit and DDoS threshold, so both are off here.
+edge:
+  rate_limit: { disabled: true }
+  ddos: { disabled: true }
 routes:
   - name: bench
     match:
@@ -252,6 +266,45 @@ EOF
 	start altair env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
 		"$altair_bin" run -c "$tmp/altair.yaml"
 	wait_ready altair "$last_pid" "$ALTAIR_ADDR"
+fi
+
+# b64url encodes stdin as unpadded base64url.
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+bench_token=""
+if has_target altair-auth; then
+	command -v openssl >/dev/null || apt_install openssl
+	jwt_head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
+	jwt_body=$(printf '{"sub":"bench","exp":%d}' $(($(date +%s) + 86400)) | b64url)
+	jwt_sig=$(printf '%s.%s' "$jwt_head" "$jwt_body" | openssl dgst -sha256 -hmac "$JWT_SECRET_BENCH" -binary | b64url)
+	bench_token="$jwt_head.$jwt_body.$jwt_sig"
+	cat >"$tmp/altair-auth.yaml" <<EOF
+server:
+  listen: "$ALTAIR_AUTH_ADDR"
+log:
+  level: warn
+# The whole edge and auth chain on every request, with limits high enough
+# that the single load generator is never refused.
+edge:
+  rate_limit: { requests_per_second: 100000000, burst: 100000000 }
+  ddos: { threshold: 1000000000, block_duration: 1s }
+auth:
+  jwt:
+    secret: "$JWT_SECRET_BENCH"
+routes:
+  - name: bench
+    match:
+      prefix: /
+    require_auth: true
+    backends:
+      - url: http://$BACKEND_ADDR
+defaults:
+  health_check:
+    disabled: true
+EOF
+	say "starting altair-auth on $ALTAIR_AUTH_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
+	start altair-auth env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
+		"$altair_bin" run -c "$tmp/altair-auth.yaml"
+	AUTH_HEADER="Authorization: Bearer $bench_token" wait_ready altair-auth "$last_pid" "$ALTAIR_AUTH_ADDR"
 fi
 
 nginx_version=""
@@ -312,13 +365,16 @@ addr_of() {
 	case $1 in
 	direct) echo "$BACKEND_ADDR" ;;
 	altair) echo "$ALTAIR_ADDR" ;;
+	altair-auth) echo "$ALTAIR_AUTH_ADDR" ;;
 	nginx) echo "$NGINX_ADDR" ;;
 	esac
 }
 
 # load TARGET DURATION OUT runs wrk, pinned to WRK_CPU, against TARGET.
 load() {
-	if ! taskset -c "$WRK_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$2" --timeout 5s --latency \
+	local hdr=()
+	[[ $1 == altair-auth ]] && hdr=(-H "Authorization: Bearer $bench_token")
+	if ! taskset -c "$WRK_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$2" --timeout 5s --latency "${hdr[@]}" \
 		"http://$(addr_of "$1")$path" >"$3" 2>&1; then
 		cat "$3" >&2
 		die "wrk against $1 failed"
@@ -451,6 +507,7 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/n
 wrk_version=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }' || true)
 servers="demo-upstream (GOMAXPROCS=$BACKEND_GOMAXPROCS)"
 has_target altair && servers+=", Altair (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
+has_target altair-auth && servers+=", Altair with JWT + rate limit (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target nginx && servers+=", $nginx_version (1 worker)"
 
 summary=$tmp/summary.md
@@ -475,6 +532,7 @@ summary=$tmp/summary.md
 
 	printf '\n## Ratios (of medians)\n\n| ratio | value |\n|---|---:|\n'
 	has_target altair && has_target direct && printf '| altair / direct, req/s | %s |\n' "$(ratio "${med_rps[altair]}" "${med_rps[direct]}")"
+	has_target altair-auth && has_target altair && printf '| altair-auth / altair, req/s (edge + auth cost) | %s |\n' "$(ratio "${med_rps[altair-auth]}" "${med_rps[altair]}")"
 	has_target nginx && has_target direct && printf '| nginx / direct, req/s | %s |\n' "$(ratio "${med_rps[nginx]}" "${med_rps[direct]}")"
 	has_target altair && has_target nginx && {
 		printf '| altair / nginx, req/s | %s |\n' "$(ratio "${med_rps[altair]}" "${med_rps[nginx]}")"
