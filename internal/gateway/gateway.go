@@ -256,6 +256,12 @@ func (gr *graph) dispatch(w http.ResponseWriter, r *http.Request) {
 		r.Method = acrm
 		i = gr.router.Match(r, r.URL.Path, &params)
 		r.Method = method
+		if i >= 0 && !gr.routes[i].answersPreflight {
+			// That route has CORS off: the preflight is an ordinary OPTIONS
+			// request and must match a route that takes OPTIONS.
+			params.Reset()
+			i = gr.router.Match(r, r.URL.Path, &params)
+		}
 	} else {
 		i = gr.router.Match(r, r.URL.Path, &params)
 	}

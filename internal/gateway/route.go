@@ -23,17 +23,19 @@ import (
 // route is one configured route, compiled: everything a request needs is
 // precomputed here so serving it parses nothing.
 type route struct {
-	name        string
-	cfg         *config.Route
-	pool        *upstream.Pool
-	handler     http.Handler                // the pool's proxy for this route
-	chain       http.Handler                // CORS → auth → rate limit → body limit → proxy step
-	steps       []string                    // names of the chain's steps, for explain
-	security    *middleware.SecurityHeaders // nil: the global set applies unchanged
-	rewrite     *template                   // nil: no rewrite
-	stripPrefix string                      // "" or the prefix to strip
-	timeout     time.Duration
-	counters    *routeCounters
+	name     string
+	cfg      *config.Route
+	pool     *upstream.Pool
+	handler  http.Handler                // the pool's proxy for this route
+	chain    http.Handler                // CORS → auth → rate limit → body limit → proxy step
+	steps    []string                    // names of the chain's steps, for explain
+	security *middleware.SecurityHeaders // nil: the global set applies unchanged
+	rewrite  *template                   // nil: no rewrite
+	// answersPreflight: the route's CORS policy answers preflights itself.
+	answersPreflight bool
+	stripPrefix      string // "" or the prefix to strip
+	timeout          time.Duration
+	counters         *routeCounters
 }
 
 // routeCounters are a route's request counters; they survive reloads for routes
@@ -143,6 +145,7 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 	}
 	if cors != nil {
 		h = cors.Wrap(h)
+		rt.answersPreflight = true
 		steps = append(steps, "cors")
 	}
 	slices.Reverse(steps)
