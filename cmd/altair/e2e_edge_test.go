@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -305,4 +306,34 @@ func writeFile(t *testing.T, path, content string) {
 func runAltair(args ...string) (string, error) {
 	out, err := exec.Command(altairBin, args...).CombinedOutput()
 	return string(out), err
+}
+
+func TestE2EAdminOnItsOwnListener(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := ln.Addr().String()
+	ln.Close()
+	p := startAltair(t, baseCfg+fmt.Sprintf("admin:\n  token: %s\n  listen: %q\n", adminToken, adminAddr))
+	if code, _, _ := do(t, "GET", p.url("/admin/whitelist"), "Authorization", "Bearer "+adminToken); code != http.StatusNotFound {
+		t.Fatalf("admin API on the main listener with admin.listen set = %d, want 404", code)
+	}
+	waitFor(t, 5*time.Second, "admin listener", func() bool {
+		c, err := net.Dial("tcp", adminAddr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	if code, body, _ := do(t, "GET", "http://"+adminAddr+"/admin/whitelist", "Authorization", "Bearer "+adminToken); code != 200 {
+		t.Fatalf("admin API on admin.listen = %d %q, want 200", code, body)
+	}
+	if code, _, _ := do(t, "GET", "http://"+adminAddr+"/admin/whitelist"); code != http.StatusUnauthorized {
+		t.Fatalf("admin listener without token = %d, want 401", code)
+	}
+	if code, _, _ := do(t, "GET", "http://"+adminAddr+"/x"); code != http.StatusNotFound {
+		t.Fatalf("non-admin path on the admin listener = %d, want 404", code)
+	}
 }
