@@ -103,29 +103,21 @@ routes:
 		t.Fatalf("blacklist a bad address = %d, want 400", code)
 	}
 
-	// Block ourselves: every request is then refused with 403.
+	// Block ourselves: every request is then refused with 403, the admin API
+	// included (it is behind the edge checks like everything else).
 	if code, body, _ := do(t, "POST", p.url("/admin/blacklist?ip=127.0.0.0/8"), "Authorization", bearer); code != 200 {
 		t.Fatalf("blacklist 127.0.0.0/8 = %d %q", code, body)
 	}
 	if code, _, _ := do(t, "GET", p.url("/x")); code != http.StatusForbidden {
 		t.Fatalf("GET from a blacklisted IP = %d, want 403", code)
 	}
-	// The allow list wins over the deny list and over the rate limit.
-	if code, _, _ := do(t, "POST", p.url("/admin/whitelist?ip=127.0.0.1"), "Authorization", bearer); code != 200 {
-		t.Fatalf("whitelist = %d", code)
-	}
-	for i := 0; i < 5; i++ {
-		if code, _, _ := do(t, "GET", p.url("/x")); code != 200 {
-			t.Fatalf("allow-listed GET #%d = %d, want 200 despite the deny list and a burst of 1", i, code)
-		}
-	}
-	code, body, _ := do(t, "GET", p.url("/admin/whitelist"), "Authorization", bearer)
-	if code != 200 || !strings.Contains(body, `"127.0.0.1/32"`) || !strings.Contains(body, `"runtime"`) {
-		t.Fatalf("GET /admin/whitelist = %d %q, want the runtime entry", code, body)
+	if code, _, _ := do(t, "GET", p.url("/admin/whitelist"), "Authorization", bearer); code != http.StatusForbidden {
+		t.Fatalf("admin API from a blacklisted IP = %d, want 403", code)
 	}
 
-	// Run-time entries survive a reload.
-	p.rewrite(header("", edgeCfg) + fmt.Sprintf(`
+	// The config's allow list (applied by a reload) wins over the run-time
+	// deny entry and over the rate limit; the run-time entry survives.
+	p.rewrite(header("", edgeCfg+"  allow: [127.0.0.1]\n") + fmt.Sprintf(`
 admin:
   token: %s
 routes:
@@ -136,14 +128,27 @@ routes:
 		_, body, _ := do(t, "GET", p.url("/stats"))
 		return strings.Contains(body, `"name": "renamed"`)
 	})
-	if code, _, _ := do(t, "GET", p.url("/x")); code != 200 {
-		t.Fatalf("after reload, allow-listed GET = %d, want 200", code)
+	for i := 0; i < 5; i++ {
+		if code, _, _ := do(t, "GET", p.url("/x")); code != 200 {
+			t.Fatalf("allow-listed GET #%d = %d, want 200 despite the deny entry and a burst of 1", i, code)
+		}
 	}
-	if code, _, _ := do(t, "DELETE", p.url("/admin/whitelist?ip=127.0.0.1"), "Authorization", bearer); code != 200 {
-		t.Fatalf("DELETE whitelist entry = %d", code)
+	code, body, _ := do(t, "GET", p.url("/admin/blacklist"), "Authorization", bearer)
+	if code != 200 || !strings.Contains(body, `"127.0.0.0/8"`) || !strings.Contains(body, `"runtime"`) {
+		t.Fatalf("GET /admin/blacklist after reload = %d %q, want the run-time entry kept", code, body)
 	}
-	if code, _, _ := do(t, "GET", p.url("/x")); code != http.StatusForbidden {
-		t.Fatalf("after removing the allow entry, GET = %d, want 403 (deny list)", code)
+	code, body, _ = do(t, "GET", p.url("/admin/whitelist"), "Authorization", bearer)
+	if code != 200 || !strings.Contains(body, `"127.0.0.1/32"`) || !strings.Contains(body, `"config"`) {
+		t.Fatalf("GET /admin/whitelist = %d %q, want the config entry", code, body)
+	}
+	if code, _, _ := do(t, "DELETE", p.url("/admin/blacklist?ip=127.0.0.0/8"), "Authorization", bearer); code != 200 {
+		t.Fatalf("DELETE blacklist entry = %d", code)
+	}
+	if code, _, _ := do(t, "POST", p.url("/admin/whitelist?ip=192.0.2.0/24"), "Authorization", bearer); code != 200 {
+		t.Fatalf("POST whitelist = %d", code)
+	}
+	if code, _, _ := do(t, "DELETE", p.url("/admin/whitelist?ip=192.0.2.0/24"), "Authorization", bearer); code != 200 {
+		t.Fatalf("DELETE whitelist = %d", code)
 	}
 }
 

@@ -228,7 +228,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	cfgLog := observe.Subsystem(logger, observe.SubsystemConfig)
 	startProfiler(logger)
 
-	gw := gateway.New(gateway.Options{Logger: logger, Version: version})
+	gw := gateway.New(gateway.Options{Logger: logger, Version: version, AdminListen: cfg.Admin.Listen})
 	defer gw.Close()
 	if err := gw.Apply(cfg); err != nil {
 		fmt.Fprintln(stderr, "altair: invalid config:")
@@ -247,7 +247,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 
 	// The admin API on its own listener, when admin.listen asks for one.
 	var adminSrv *server.Server
-	if cfg.Admin.Listen != "" && cfg.Admin.Token != "" {
+	if cfg.Admin.Listen != "" {
 		acfg := cfg.Server
 		acfg.Listen = cfg.Admin.Listen
 		adminSrv = server.New(acfg, gw.AdminHandler(), observe.Subsystem(logger, observe.SubsystemAdmin))

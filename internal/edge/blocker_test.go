@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -232,4 +233,32 @@ func TestBlockerRunStops(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// TestIPv6BlockedPerSlash64: addresses of one /64 share a DDoS budget, so a
+// client cannot escape a block by rotating through its own prefix.
+func TestIPv6BlockedPerSlash64(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := NewBlocker(func() time.Time { return now })
+	b.SetConfig(config.DDoS{Threshold: 5, BlockDuration: time.Minute})
+	blocked := false
+	for i := 0; i < 20; i++ {
+		a := netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i+1))
+		if hit, _ := b.Hit(a); hit {
+			blocked = true
+		}
+	}
+	if !blocked {
+		t.Fatal("20 requests from 20 addresses of one /64 with threshold 5: never blocked")
+	}
+	if hit, _ := b.Hit(netip.MustParseAddr("2001:db8:1:3::1")); hit {
+		t.Fatal("a neighbouring /64 was blocked too")
+	}
+	if got := Bucket(netip.MustParseAddr("2001:db8:1:2:aaaa:bbbb:cccc:dddd")); got != netip.MustParseAddr("2001:db8:1:2::") {
+		t.Fatalf("Bucket(v6) = %v, want 2001:db8:1:2::", got)
+	}
+	if got := Bucket(netip.MustParseAddr("::ffff:192.0.2.1")); got != netip.MustParseAddr("192.0.2.1") {
+		t.Fatalf("Bucket(v4-mapped) = %v, want 192.0.2.1", got)
+	}
 }

@@ -22,7 +22,22 @@ const shrinkMin = 1024
 // zone dropped. It hashes faster than netip.Addr and holds no pointer.
 type ipKey [16]byte
 
-func keyOf(a netip.Addr) ipKey { return a.Unmap().As16() }
+// keyOf is the key of a client in per-IP state (DDoS counters and blocks,
+// in-flight and connection counts): the IPv4 address, or the /64 an IPv6
+// address belongs to. One IPv6 end site holds at least a /64, so counting per
+// address would hand one client 2^64 fresh budgets.
+func keyOf(a netip.Addr) ipKey {
+	a = a.Unmap()
+	k := a.As16()
+	if a.Is6() {
+		clear(k[8:])
+	}
+	return k
+}
+
+// Bucket is the address per-client limits count under: a itself for IPv4, the
+// network address of its /64 for IPv6 (see keyOf). Rate-limit keys use it too.
+func Bucket(a netip.Addr) netip.Addr { return keyOf(a).addr() }
 
 func (k ipKey) addr() netip.Addr { return netip.AddrFrom16(k).Unmap() }
 

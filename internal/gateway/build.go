@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -33,10 +34,15 @@ type graph struct {
 	maxURI      int
 	front       http.Handler // URI limit → serve; set by Gateway.withFront
 	entry       http.Handler // edge guard → dispatch
-	admin       http.Handler // the admin API
+	admin       http.Handler // edge guard → admin API
 	adminOnMain bool
 	auth        *auth.Authenticator
 	edgeStats   func() edgeStats
+	// identityHeaders are the headers the gateway itself sets from verified
+	// credentials (jwt.claim_headers, forward-auth copy_headers). A client's
+	// own copies are removed on every route, not only on routes with auth,
+	// so no backend can be told who the caller is by the caller.
+	identityHeaders []string
 }
 
 func emptyGraph() *graph {
@@ -56,6 +62,9 @@ type buildDeps struct {
 	lists    *edge.Lists
 	blocker  *edge.Blocker
 	limiter  *edge.LocalLimiter
+	// adminOnMain: the admin API is served on the main listener (admin.listen
+	// was empty at start; the listener layout does not change on reload).
+	adminOnMain bool
 }
 
 // build turns a validated config into a graph. Nothing is started: health
@@ -87,6 +96,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		problems = append(problems, authProblems(cfg, "auth", err)...)
 	}
 	g.auth = authn
+	g.identityHeaders = identityHeaders(cfg)
 	names := make([]string, 0, len(cfg.Upstreams))
 	for name := range cfg.Upstreams {
 		names = append(names, name)
@@ -163,10 +173,11 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	g.entry = guard.Wrap(http.HandlerFunc(g.dispatch))
 	adminAPI := admin.New(admin.Options{Token: cfg.Admin.Token, Lists: d.lists, Blocker: blocker,
 		Logger: observe.Subsystem(logger, observe.SubsystemAdmin)})
-	// The admin API is not behind the edge checks: it has its own token, and
-	// an operator must not lock themselves out by denying their own range.
-	g.admin = adminAPI
-	g.adminOnMain = cfg.Admin.Listen == ""
+	// The admin API is behind the edge checks like everything else: denied
+	// and blocked clients cannot even try tokens. Operators' addresses go on
+	// the allow list (it comes first), or the API on admin.listen.
+	g.admin = guard.Wrap(adminAPI)
+	g.adminOnMain = d.adminOnMain
 	lists, limiter := d.lists, d.limiter
 	g.edgeStats = func() edgeStats {
 		st := edgeStats{
@@ -209,6 +220,31 @@ func (g *graph) close() {
 	if g.auth != nil {
 		g.auth.Close()
 	}
+}
+
+// identityHeaders lists, canonical and without duplicates, every header the
+// gateway sets from verified credentials. Credential headers themselves are
+// not in it (a forward-auth service may exchange the Authorization header; the
+// client's must still reach the auth step).
+func identityHeaders(cfg *config.Config) []string {
+	credentials := []string{"Authorization", "Cookie", "Host", http.CanonicalHeaderKey(cfg.Auth.APIKeys.Header)}
+	var out []string
+	add := func(h string) {
+		h = http.CanonicalHeaderKey(h)
+		if h != "" && !slices.Contains(out, h) && !slices.Contains(credentials, h) {
+			out = append(out, h)
+		}
+	}
+	for _, h := range cfg.Auth.JWT.ClaimHeaders {
+		add(h)
+	}
+	for _, rc := range cfg.Routes {
+		for _, h := range rc.Auth.Forward.CopyHeaders {
+			add(h)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // authProblems maps the auth package's field errors to config problems under

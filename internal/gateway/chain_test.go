@@ -60,10 +60,15 @@ func TestRateKey(t *testing.T) {
 		{"ip", req(jwt, ""), "ip:203.0.113.5"},
 		{"jwt_sub", req(jwt, ""), "jwt:alice"},
 		{"jwt_sub", req(key, ""), "ip:203.0.113.5"},
+		{"jwt_sub", req(&identity.Principal{Method: "jwt"}, ""), "ip:203.0.113.5"},
 		{"api_key", req(key, ""), "api_key:ci"},
 		{"api_key", req(nil, ""), "ip:203.0.113.5"},
 		{"header:X-Tenant", req(nil, "acme"), "h:acme"},
 		{"header:X-Tenant", req(nil, ""), "ip:203.0.113.5"},
+		{"ip", func() *http.Request {
+			r := httptest.NewRequest("GET", "/", nil)
+			return r.WithContext(identity.WithClientIP(r.Context(), netip.MustParseAddr("2001:db8:1:2::99")))
+		}(), "ip:2001:db8:1:2::"},
 	}
 	for _, tt := range tests {
 		if got := rateKey(tt.key)(tt.r); got != tt.want {
@@ -119,5 +124,72 @@ routes:
 	w := do(g, "OPTIONS", "/api/x", "Origin", "https://app.example.com", "Access-Control-Request-Method", "POST")
 	if w.Code != http.StatusNotFound {
 		t.Fatalf("preflight to a POST-only route with CORS off = %d %q, want 404 (OPTIONS is not a POST)", w.Code, w.Body)
+	}
+}
+
+// TestIdentityHeadersStrippedOnEveryRoute: a client cannot tell a backend who
+// it is by sending X-User-ID (a claim header) on a route without auth.
+func TestIdentityHeadersStrippedOnEveryRoute(t *testing.T) {
+	a := echo(t, "a")
+	g := newGateway(t, quiet+fmt.Sprintf(`
+auth:
+  api_keys:
+    keys: [ { name: k, key: "0123456789abcdef0123" } ]
+routes:
+  - name: open
+    match: { prefix: /open }
+    backends: [ { url: %[1]q } ]
+  - name: fwd
+    match: { prefix: /fwd }
+    require_auth: true
+    auth:
+      methods: [api_key]
+      forward: { url: "http://127.0.0.1:1", copy_headers: [X-Tenant, Authorization] }
+    backends: [ { url: %[1]q } ]
+`, a.URL))
+	r := httptest.NewRequest("GET", "/open/x", nil)
+	r.Header.Set("X-User-ID", "admin")
+	r.Header.Set("X-Tenant", "other")
+	r.Header.Set("Authorization", "Bearer kept-for-the-backend")
+	var seen http.Header
+	g2 := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { g.ServeHTTP(w, req); seen = req.Header })
+	w := httptest.NewRecorder()
+	g2.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("GET /open/x = %d", w.Code)
+	}
+	if v := seen.Get("X-User-Id"); v != "" {
+		t.Errorf("client-sent X-User-ID reached an open route's backend: %q", v)
+	}
+	if v := seen.Get("X-Tenant"); v != "" {
+		t.Errorf("client-sent X-Tenant (a forward-auth copy header) reached the backend: %q", v)
+	}
+	if v := seen.Get("Authorization"); v == "" {
+		t.Error("Authorization was stripped on an open route; only identity headers should be")
+	}
+}
+
+func TestDotParamSegmentsRefused(t *testing.T) {
+	a := echo(t, "a")
+	g := newGateway(t, quiet+fmt.Sprintf(`
+routes:
+  - name: all
+    backends: [ { url: %q } ]
+`, a.URL))
+	tests := []struct {
+		give string
+		want int
+	}{
+		{"/api/v1/public/..;/private", http.StatusBadRequest},
+		{"/api/v1/public/%2e%2e;/private", http.StatusBadRequest},
+		{"/a/.;jsessionid=1/b", http.StatusBadRequest},
+		{"/a/b;v=1/c", http.StatusOK},
+		{"/a/...;x", http.StatusOK},
+		{"/files/..data", http.StatusOK},
+	}
+	for _, tt := range tests {
+		if w := do(g, "GET", tt.give); w.Code != tt.want {
+			t.Errorf("GET %s = %d, want %d", tt.give, w.Code, tt.want)
+		}
 	}
 }

@@ -34,6 +34,9 @@ type Options struct {
 	Version string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AdminListen is admin.listen as it was at start: "" serves the admin API
+	// on the main listener. Listeners are not moved by a reload.
+	AdminListen string
 }
 
 // Gateway is the live http.Handler of the gateway. Its graph is replaced as a
@@ -45,6 +48,8 @@ type Gateway struct {
 	now      func() time.Time
 	started  time.Time
 	registry *upstream.Registry
+
+	adminListen string
 
 	// Edge state lives as long as the process: run-time list changes, blocks
 	// and rate-limit buckets survive reloads.
@@ -80,18 +85,19 @@ func New(o Options) *Gateway {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{
-		root:     o.Logger,
-		log:      observe.Subsystem(o.Logger, observe.SubsystemGateway),
-		version:  o.Version,
-		now:      o.Now,
-		started:  o.Now(),
-		registry: upstream.NewRegistry(),
-		ctx:      ctx,
-		cancel:   cancel,
-		counters: make(map[string]*routeCounters),
-		lists:    edge.NewLists(),
-		blocker:  edge.NewBlocker(o.Now),
-		limiter:  edge.NewLocalLimiter(o.Now),
+		root:        o.Logger,
+		log:         observe.Subsystem(o.Logger, observe.SubsystemGateway),
+		version:     o.Version,
+		now:         o.Now,
+		started:     o.Now(),
+		registry:    upstream.NewRegistry(),
+		adminListen: o.AdminListen,
+		ctx:         ctx,
+		cancel:      cancel,
+		counters:    make(map[string]*routeCounters),
+		lists:       edge.NewLists(),
+		blocker:     edge.NewBlocker(o.Now),
+		limiter:     edge.NewLocalLimiter(o.Now),
 	}
 	g.bg.Go(func() { g.blocker.Run(ctx) })
 	g.bg.Go(func() { g.limiter.Run(ctx) })
@@ -123,10 +129,15 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		lists:    g.lists,
 		blocker:  g.blocker,
 		limiter:  g.limiter,
+
+		adminOnMain: g.adminListen == "",
 	})
 	if err != nil {
 		g.recordFailure(err)
 		return err
+	}
+	if cfg.Admin.Listen != g.adminListen {
+		g.log.Warn("admin.listen changed; the admin API stays where it was until restart", "running", g.adminListen, "configured", cfg.Admin.Listen)
 	}
 	// Config-sourced list entries and DDoS thresholds change with the config;
 	// run-time entries, counters and blocks stay.
@@ -204,6 +215,10 @@ func (g *Gateway) withFront(gr *graph) *graph {
 // serve handles a request on graph gr after the URI check.
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, gr *graph) {
 	path := router.CleanPath(r.URL.Path)
+	if hasDotParamSegment(path) {
+		httperr.Write(w, r, http.StatusBadRequest, httperr.CodeBadRequest)
+		return
+	}
 	switch path {
 	case "/health":
 		g.serveHealth(w, r, gr)
@@ -241,10 +256,30 @@ func (g *Gateway) AdminHandler() http.Handler {
 	})
 }
 
+// hasDotParamSegment reports a segment such as "..;x" or ".;x". Servlet
+// containers and some frameworks strip ";params" and then treat the segment as
+// a dot-segment, so "/public/..;/private" would reach /private behind a route
+// (and auth decision) made for /public. Nothing legitimate needs them.
+func hasDotParamSegment(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] != '/' {
+			continue
+		}
+		rest := p[i+1:]
+		if strings.HasPrefix(rest, "..;") || strings.HasPrefix(rest, ".;") {
+			return true
+		}
+	}
+	return false
+}
+
 func isAdminPath(p string) bool { return p == "/admin" || strings.HasPrefix(p, "/admin/") }
 
 // dispatch routes a request that passed the edge guard.
 func (gr *graph) dispatch(w http.ResponseWriter, r *http.Request) {
+	for _, h := range gr.identityHeaders {
+		delete(r.Header, h)
+	}
 	var params router.Params
 	var i int
 	if acrm := r.Header.Get("Access-Control-Request-Method"); acrm != "" && middleware.IsPreflight(r) {
@@ -317,6 +352,8 @@ func detachedDeps() buildDeps {
 		lists:    edge.NewLists(),
 		blocker:  edge.NewBlocker(time.Now),
 		limiter:  edge.NewLocalLimiter(time.Now),
+
+		adminOnMain: true,
 	}
 }
 

@@ -191,7 +191,7 @@ func mergeRateLimit(base, over config.RateLimit) config.RateLimit {
 func rateKey(key string) func(*http.Request) string {
 	ip := func(r *http.Request) string {
 		if a, ok := identity.ClientIP(r.Context()); ok {
-			return "ip:" + a.String()
+			return "ip:" + edge.Bucket(a).String() // IPv6: per /64
 		}
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
 		return "ip:" + host
@@ -203,7 +203,9 @@ func rateKey(key string) func(*http.Request) string {
 			method = "jwt"
 		}
 		return func(r *http.Request) string {
-			if p := identity.PrincipalFrom(r.Context()); p != nil && p.Method == method {
+			// A principal without a name (a token without sub) must not share
+			// one bucket with every other such caller.
+			if p := identity.PrincipalFrom(r.Context()); p != nil && p.Method == method && p.Name != "" {
 				return method + ":" + p.Name
 			}
 			return ip(r)

@@ -168,9 +168,12 @@ func (h *routeHandler) rewrite(pr *httputil.ProxyRequest) {
 		}
 	}
 	// X-Real-IP is not a hop-by-hop or X-Forwarded-* header, so ReverseProxy
-	// copies it: a client could claim any address. Only a trusted proxy's
-	// value is kept.
-	if !trusted || pr.Out.Header.Get("X-Real-IP") == "" {
+	// copies it: a client could claim any address, even through a trusted
+	// proxy that only appends to X-Forwarded-For. The backend gets the
+	// client IP the edge decided on (trusted proxies applied), else the peer.
+	if a, ok := identity.ClientIP(pr.In.Context()); ok && a.IsValid() {
+		pr.Out.Header.Set("X-Real-IP", a.String())
+	} else if !trusted || pr.Out.Header.Get("X-Real-IP") == "" {
 		if ip, ok := peerIP(pr.In); ok {
 			pr.Out.Header.Set("X-Real-IP", ip)
 		} else {

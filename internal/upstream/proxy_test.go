@@ -964,3 +964,27 @@ func TestClientIPKey(t *testing.T) {
 		}
 	}
 }
+
+// TestXRealIPFollowsTheEdge: behind a trusted proxy that appends to
+// X-Forwarded-For but passes other headers unchanged, a client-sent X-Real-IP
+// must not reach the backend; the edge's client IP does.
+func TestXRealIPFollowsTheEdge(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Get("X-Real-IP") }))
+	defer be.Close()
+	p, err := NewPool(Options{Name: "p", Config: testUpstream(be.URL), TrustForwarded: func(*http.Request) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "192.0.2.1:5000"
+	r.Header.Set("X-Forwarded-For", "198.51.100.7")
+	r.Header.Set("X-Real-IP", "10.0.0.1")
+	r = r.WithContext(identity.WithClientIP(r.Context(), netip.MustParseAddr("198.51.100.7")))
+	p.Handler(RouteOptions{Route: "r"}).ServeHTTP(httptest.NewRecorder(), r)
+	if v := <-got; v != "198.51.100.7" {
+		t.Fatalf("backend X-Real-IP = %q, want the edge's client 198.51.100.7", v)
+	}
+}
