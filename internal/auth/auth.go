@@ -18,6 +18,12 @@
 //   - exp is required (a token that never expires cannot be revoked short
 //     of rotating the key); exp, nbf and iat are checked with jwt.leeway;
 //     iss and aud when configured.
+//   - A token that verified is remembered, by its SHA-256, for at most
+//     60 s (tokenCache): a hit skips the signature and claim parsing but
+//     re-checks exp, nbf and iat with the leeway, and a token verified by
+//     a JWKS key is honoured only while that key is in the current set.
+//     Refused tokens are never remembered. The cache belongs to the
+//     Authenticator, so a reload starts empty.
 //   - The JWKS is not fetched by New: Start fetches it at once and then
 //     every jwt.jwks_refresh; without Start, the first token that needs it
 //     does. An unknown kid refetches at most every 30 s, one fetch shared by

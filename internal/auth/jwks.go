@@ -302,7 +302,7 @@ func (c *jwksCache) fetch(ctx context.Context) error {
 	if len(body) > jwksMaxBody {
 		return fmt.Errorf("read jwks: larger than %d bytes", jwksMaxBody)
 	}
-	set, skipped, err := c.v.parseJWKS(body)
+	set, skipped, err := c.v.parseJWKS(body, c.current())
 	if err != nil {
 		return err
 	}
@@ -320,8 +320,12 @@ type skippedKey struct {
 }
 
 // parseJWKS builds a key set from a JWKS document, skipping keys it cannot
-// use (and returning why).
-func (v *jwtVerifier) parseJWKS(body []byte) (*keySet, []skippedKey, error) {
+// use (and returning why). A key that prev (the current set, or nil) holds
+// with the same kid, algorithm and public key is carried over as the same
+// *verifyKey, so that the token cache keeps honouring the tokens it
+// verified; tokens verified by a key that is gone are no longer served
+// from the cache.
+func (v *jwtVerifier) parseJWKS(body []byte, prev *keySet) (*keySet, []skippedKey, error) {
 	var doc struct {
 		Keys []json.RawMessage `json:"keys"`
 	}
@@ -341,8 +345,11 @@ func (v *jwtVerifier) parseJWKS(body []byte) (*keySet, []skippedKey, error) {
 			skipped = append(skipped, skippedKey{kid: k.Kid, err: err})
 			continue
 		}
-		algs := []string{alg}
-		set.add(&verifyKey{id: k.Kid, algs: algs, key: key, parser: v.parsers[alg]})
+		vk := &verifyKey{id: k.Kid, algs: []string{alg}, key: key, parser: v.parsers[alg], fromJWKS: true}
+		if old := prev.find(vk); old != nil {
+			vk = old
+		}
+		set.add(vk)
 	}
 	if set.len() == 0 {
 		return nil, skipped, errors.New("decode jwks: no usable key")

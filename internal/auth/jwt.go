@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -20,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -55,6 +57,9 @@ type verifyKey struct {
 	algs   []string
 	key    any // []byte for HMAC, *rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey
 	parser *jwt.Parser
+	// fromJWKS marks a key of the JWKS: tokens it verified are served from
+	// the token cache only while it is in the current set.
+	fromJWKS bool
 }
 
 // keySet indexes keys by kid. Keys without an id (the HMAC secret, PEM keys
@@ -86,6 +91,26 @@ func (s *keySet) candidates(kid string) []*verifyKey {
 	return s.byID[kid]
 }
 
+// has says whether k itself (not an equal key) is in the set.
+func (s *keySet) has(k *verifyKey) bool {
+	return slices.Contains(s.candidates(k.id), k)
+}
+
+// find returns the key in the set with k's id, algorithms and public key,
+// or nil.
+func (s *keySet) find(k *verifyKey) *verifyKey {
+	pub, ok := k.key.(interface{ Equal(crypto.PublicKey) bool })
+	if !ok {
+		return nil
+	}
+	for _, c := range s.candidates(k.id) {
+		if slices.Equal(c.algs, k.algs) && pub.Equal(c.key) {
+			return c
+		}
+	}
+	return nil
+}
+
 func (s *keySet) len() int {
 	if s == nil {
 		return 0
@@ -106,6 +131,10 @@ type jwtVerifier struct {
 	// parsers holds one parser per pinned algorithm set (by its joined
 	// name); parsers are safe for concurrent use.
 	parsers map[string]*jwt.Parser
+	// cache holds verified tokens; nil disables it (benchmarks).
+	cache  *tokenCache
+	now    func() time.Time
+	leeway time.Duration
 }
 
 type claimHeader struct {
@@ -117,7 +146,12 @@ func jwtConfigured(c config.JWT) bool {
 }
 
 func newJWTVerifier(c config.JWT, a *Authenticator, errs *Errors) *jwtVerifier {
-	v := &jwtVerifier{parsers: make(map[string]*jwt.Parser)}
+	v := &jwtVerifier{
+		parsers: make(map[string]*jwt.Parser),
+		cache:   newTokenCache(),
+		now:     a.now,
+		leeway:  c.Leeway,
+	}
 	opts := []jwt.ParserOption{
 		jwt.WithLeeway(c.Leeway),
 		jwt.WithTimeFunc(a.now),
@@ -329,38 +363,73 @@ func peekHeader(token string) (tokenHeader, error) {
 	return h, nil
 }
 
-// verify checks a bearer token and returns its claims.
-func (v *jwtVerifier) verify(ctx context.Context, token string) (jwt.MapClaims, error) {
-	if len(token) > maxTokenLen {
-		return nil, ErrTokenMalformed
+// authenticate checks a bearer token and returns its claims, from the
+// token cache when the token verified before (see tokenCache for the
+// rules). The claims are the caller's own copy.
+func (v *jwtVerifier) authenticate(ctx context.Context, token string) (jwt.MapClaims, error) {
+	if v.cache == nil || len(token) > tokenCacheMaxToken {
+		return v.verify(ctx, token)
 	}
-	h, err := peekHeader(token)
+	sum := tokenHash(token)
+	now := v.now()
+	var set *keySet
+	if v.jwks != nil {
+		set = v.jwks.current()
+	}
+	if e, ok := v.cache.get(&sum, now, set); ok {
+		return cloneClaims(e.claims), nil
+	}
+	claims, key, err := v.verifyToken(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	claims, found, err := v.verifyWith(token, h, v.static.candidates(h.Kid))
+	if e, ok := newCachedToken(claims, key, now, v.leeway); ok {
+		v.cache.put(&sum, e, now)
+		// The cache keeps claims; the caller gets a copy.
+		claims = cloneClaims(claims)
+	}
+	return claims, nil
+}
+
+// verify checks a bearer token and returns its claims, without the cache.
+func (v *jwtVerifier) verify(ctx context.Context, token string) (jwt.MapClaims, error) {
+	claims, _, err := v.verifyToken(ctx, token)
+	return claims, err
+}
+
+// verifyToken checks a bearer token and returns its claims and the key
+// that verified it.
+func (v *jwtVerifier) verifyToken(ctx context.Context, token string) (jwt.MapClaims, *verifyKey, error) {
+	if len(token) > maxTokenLen {
+		return nil, nil, ErrTokenMalformed
+	}
+	h, err := peekHeader(token)
+	if err != nil {
+		return nil, nil, err
+	}
+	claims, key, found, err := v.verifyWith(token, h, v.static.candidates(h.Kid))
 	if found && !errors.Is(err, jwt.ErrTokenSignatureInvalid) || v.jwks == nil {
-		return claims, orNoKey(found, err)
+		return claims, key, orNoKey(found, err)
 	}
 	staticFound, staticErr := found, err
 	if !slices.Contains(asymAlgs, h.Alg) {
 		// JWKS keys are never HMAC (nor "none"): nothing to look up.
-		return nil, orNoKey(staticFound, staticErr)
+		return nil, nil, orNoKey(staticFound, staticErr)
 	}
 	set := v.jwks.current()
-	claims, found, err = v.verifyWith(token, h, set.candidates(h.Kid))
+	claims, key, found, err = v.verifyWith(token, h, set.candidates(h.Kid))
 	if found {
-		return claims, err
+		return claims, key, err
 	}
 	// An unknown kid may be a key the provider rotated in since the last
 	// fetch: refetch (rate-limited, shared by concurrent callers) and retry.
 	if next := v.jwks.refetch(ctx, set); next != set {
-		claims, found, err = v.verifyWith(token, h, next.candidates(h.Kid))
+		claims, key, found, err = v.verifyWith(token, h, next.candidates(h.Kid))
 		if found {
-			return claims, err
+			return claims, key, err
 		}
 	}
-	return nil, orNoKey(staticFound, staticErr)
+	return nil, nil, orNoKey(staticFound, staticErr)
 }
 
 func orNoKey(found bool, err error) error {
@@ -370,9 +439,9 @@ func orNoKey(found bool, err error) error {
 	return err
 }
 
-// verifyWith tries the keys that accept the header's alg; found is false
-// when there is none.
-func (v *jwtVerifier) verifyWith(token string, h tokenHeader, keys []*verifyKey) (claims jwt.MapClaims, found bool, err error) {
+// verifyWith tries the keys that accept the header's alg and returns the
+// one that verified the token; found is false when there is none.
+func (v *jwtVerifier) verifyWith(token string, h tokenHeader, keys []*verifyKey) (claims jwt.MapClaims, key *verifyKey, found bool, err error) {
 	for _, k := range keys {
 		if !slices.Contains(k.algs, h.Alg) {
 			continue
@@ -388,18 +457,18 @@ func (v *jwtVerifier) verifyWith(token string, h tokenHeader, keys []*verifyKey)
 			return k.key, nil
 		})
 		if err == nil {
-			return claims, true, nil
+			return claims, k, true, nil
 		}
 		// Several keys may share a kid and an alg (a provider in the middle
 		// of a rotation); only a bad signature moves on to the next one.
 		if !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
-			return nil, true, fmt.Errorf("verify token: %w", err)
+			return nil, nil, true, fmt.Errorf("verify token: %w", err)
 		}
 	}
 	if found {
-		return nil, true, fmt.Errorf("verify token: %w", err)
+		return nil, nil, true, fmt.Errorf("verify token: %w", err)
 	}
-	return nil, false, nil
+	return nil, nil, false, nil
 }
 
 // claimValue renders a claim as a header value; ok is false for claims

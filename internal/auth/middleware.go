@@ -180,7 +180,7 @@ func (ra *routeAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if !present {
 				continue
 			}
-			claims, err := ra.a.jwt.verify(r.Context(), tok)
+			claims, err := ra.a.jwt.authenticate(r.Context(), tok)
 			if err != nil {
 				badToken = true
 				fail(msgInvalidToken)
