@@ -84,6 +84,17 @@ func (s *keyStore) add(field, name string, sum [sha256.Size]byte, errs *Errors) 
 	s.byPrefix[p] = append(s.byPrefix[p], storedKey{name: name, sum: sum})
 }
 
+func (s *keyStore) hasName(name string) bool {
+	for _, ks := range s.byPrefix {
+		for _, k := range ks {
+			if k.name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (s *keyStore) len() int {
 	n := 0
 	for _, ks := range s.byPrefix {
@@ -110,6 +121,16 @@ func (s *keyStore) parseFile(data []byte, errs *Errors) {
 			continue
 		}
 		name, key := fields[0], fields[1]
+		// The same rules as keys in the config file: a name for logs and
+		// rate-limit keys, unique, and a key long enough not to be guessed.
+		if !config.ValidKeyName(name) {
+			errs.add(field, "name must match [A-Za-z0-9_.-]+")
+			continue
+		}
+		if s.hasName(name) {
+			errs.add(field, "name %q is used twice", name)
+			continue
+		}
 		if hexSum, ok := strings.CutPrefix(key, "sha256:"); ok {
 			sum, ok := parseSHA256(hexSum)
 			if !ok {
@@ -117,6 +138,10 @@ func (s *keyStore) parseFile(data []byte, errs *Errors) {
 				continue
 			}
 			s.add(field, name, sum, errs)
+			continue
+		}
+		if err := config.CheckSecret("the key", key); err != nil {
+			errs.add(field, "%v", err)
 			continue
 		}
 		s.add(field, name, sha256.Sum256([]byte(key)), errs)

@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -22,9 +23,9 @@ func TestAPIKeys(t *testing.T) {
 		"# name key",
 		"",
 		"   # indented comment",
-		"batch   key-from-file   # trailing comment",
+		"batch   key-from-file-0001   # trailing comment",
 		"hashed\tsha256:" + strings.ToUpper(sha("hashed-key")),
-		"hash#inside key#with#hashes",
+		"hash.inside key#with#hashes-0001",
 	}, "\n"))
 	a := newAuth(t, config.Auth{APIKeys: config.APIKeys{
 		Header: "X-API-Key",
@@ -47,9 +48,9 @@ func TestAPIKeys(t *testing.T) {
 	}{
 		{"plain key", []string{"X-API-Key", "plain-key"}, "mobile", ""},
 		{"sha256 entry", []string{"X-API-Key", "partner-key"}, "partner", ""},
-		{"file key", []string{"X-API-Key", "key-from-file"}, "batch", ""},
+		{"file key", []string{"X-API-Key", "key-from-file-0001"}, "batch", ""},
 		{"file sha256 entry, upper-case hex", []string{"X-API-Key", "hashed-key"}, "hashed", ""},
-		{"file key with # inside", []string{"X-API-Key", "key#with#hashes"}, "hash#inside", ""},
+		{"file key with # inside", []string{"X-API-Key", "key#with#hashes-0001"}, "hash.inside", ""},
 		{"header name case", []string{"x-api-key", "plain-key"}, "mobile", ""},
 		{"wrong key", []string{"X-API-Key", "plain-kez"}, "", msgInvalidKey},
 		{"the hash itself is not a key", []string{"X-API-Key", sha("partner-key")}, "", msgInvalidKey},
@@ -172,6 +173,31 @@ func TestStripComment(t *testing.T) {
 	for _, tt := range tests {
 		if got := stripComment(tt.give); got != tt.want {
 			t.Errorf("stripComment(%q) = %q, want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+// TestAPIKeyFileRules: keys from the file obey the same rules as keys in the
+// config: a valid, unique name and a key long enough not to be guessed.
+func TestAPIKeyFileRules(t *testing.T) {
+	t.Parallel()
+	file := writeFile(t, t.TempDir(), "keys", strings.Join([]string{
+		"good long-enough-key-0001",
+		"short abc",
+		"bad/name long-enough-key-0002",
+		"good long-enough-key-0003",
+	}, "\n"))
+	_, err := New(config.Auth{APIKeys: config.APIKeys{Header: "X-API-Key", File: file}}, Options{})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) != 3 {
+		t.Fatalf("New with bad key-file lines = %v, want 3 problems", err)
+	}
+	for i, want := range []string{"(line 2)", "(line 3)", "(line 4)"} {
+		if !strings.Contains(errs[i].Field, want) {
+			t.Errorf("problem %d at %q, want %s", i, errs[i].Field, want)
+		}
+		if strings.Contains(errs[i].Msg, "abc") || strings.Contains(errs[i].Msg, "long-enough") {
+			t.Errorf("problem %q reveals a key", errs[i].Msg)
 		}
 	}
 }

@@ -131,6 +131,15 @@ func forwardHeaders(r *http.Request) http.Header {
 	for _, k := range []string{"Content-Length", "Content-Type", "Content-Encoding", "Expect"} {
 		h.Del(k)
 	}
+	// Every header that describes the request on the gateway's authority is
+	// the gateway's to set: a client must not tell the auth service which URL
+	// or address it is asking about (auth_request-style services decide on
+	// X-Original-URL, X-Forwarded-Prefix and the like).
+	for k := range h {
+		if strings.HasPrefix(k, "X-Forwarded-") || strings.HasPrefix(k, "X-Original-") || k == "Forwarded" || k == "X-Real-Ip" {
+			delete(h, k)
+		}
+	}
 	h.Set("X-Forwarded-Method", r.Method)
 	h.Set("X-Forwarded-Uri", r.URL.RequestURI())
 	h.Set("X-Forwarded-Host", r.Host)
@@ -143,7 +152,10 @@ func forwardHeaders(r *http.Request) http.Header {
 		// The edge decided who the client is; what the client claimed in
 		// X-Forwarded-For is not to be trusted.
 		h.Set("X-Forwarded-For", ip.String())
+		h.Set("X-Real-IP", ip.String())
 	}
+	h.Set("X-Original-Method", r.Method)
+	h.Set("X-Original-URL", r.URL.RequestURI())
 	if id := r.Header.Get(httperr.RequestIDHeader); id != "" {
 		h.Set(httperr.RequestIDHeader, id)
 	}

@@ -50,6 +50,14 @@ func TestForwardAllow(t *testing.T) {
 	r.Header.Set("Connection", "X-Hop")
 	r.Header.Set("X-Hop", "1")
 	r.Header.Set("X-Forwarded-For", "6.6.6.6")
+	// Headers a client could use to tell the auth service it asks about
+	// something else (nginx auth_request style).
+	r.Header.Set("X-Original-URL", "/public")
+	r.Header.Set("X-Original-Method", "GET")
+	r.Header.Set("X-Forwarded-Prefix", "/public")
+	r.Header.Set("X-Forwarded-Port", "1")
+	r.Header.Set("Forwarded", "for=6.6.6.6;host=evil")
+	r.Header.Set("X-Real-IP", "6.6.6.6")
 	r = r.WithContext(identity.WithClientIP(r.Context(), netip.MustParseAddr("192.0.2.7")))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
@@ -66,6 +74,12 @@ func TestForwardAllow(t *testing.T) {
 		"X-Forwarded-Host":   "gw.example",
 		"X-Forwarded-Proto":  "http",
 		"X-Forwarded-For":    "192.0.2.7",
+		"X-Real-Ip":          "192.0.2.7",
+		"X-Original-Url":     "/api/orders?id=7&x=%20",
+		"X-Original-Method":  "POST",
+		"X-Forwarded-Prefix": "",
+		"X-Forwarded-Port":   "",
+		"Forwarded":          "",
 		"X-Request-Id":       "req-9",
 		"Authorization":      "Bearer opaque",
 		"Cookie":             "session=1",

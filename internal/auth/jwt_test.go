@@ -225,7 +225,7 @@ func TestNewErrors(t *testing.T) {
 	junk := writeFile(t, dir, "junk.pem", "hello")
 	small, _ := rsa.GenerateKey(rand.Reader, 1024)
 	smallFile := writePEM(t, dir, "small.pem", &small.PublicKey)
-	keysFile := writeFile(t, dir, "keys", "ok key-one\nbad\nbad2 sha256:zz\n")
+	keysFile := writeFile(t, dir, "keys", "ok key-one-0123456789\nbad\nbad2 sha256:zz\n")
 
 	cfg := baseJWT()
 	cfg.ClaimHeaders = map[string]string{"sub": "X-User-ID", "a": "Authorization", "b": "x-api-key", "c": "Bad Header"}

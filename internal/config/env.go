@@ -169,7 +169,7 @@ func applySecurityEnv(c *Config, env map[string]string) Problems {
 		}
 	}
 	if v, ok := lookup(env, envAdminToken); ok {
-		if err := checkSecret("token", v); err != nil {
+		if err := CheckSecret("token", v); err != nil {
 			bad(envAdminToken, err)
 		} else {
 			c.Admin.Token = v
@@ -280,14 +280,14 @@ func parseAPIKeys(v string, file []APIKey) ([]APIKey, Problems) {
 		switch first, dup := names[k.Name]; {
 		case k.Name == "":
 			bad("name is empty: want name:key or key")
-		case !validKeyName(k.Name):
+		case !ValidKeyName(k.Name):
 			bad("name %q must match [A-Za-z0-9_.-]+", k.Name)
 		case dup:
 			bad("name %q is already used by %s", k.Name, first)
 		default:
 			names[k.Name] = path
 		}
-		if err := checkSecret("key", k.Key); err != nil {
+		if err := CheckSecret("key", k.Key); err != nil {
 			bad("%v", err)
 		}
 		keys = append(keys, k)

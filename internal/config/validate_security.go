@@ -47,7 +47,7 @@ func (v *validator) security() {
 		}
 	}
 	if c.Admin.Token != "" {
-		v.check("admin.token", checkSecret("token", c.Admin.Token))
+		v.check("admin.token", CheckSecret("token", c.Admin.Token))
 	}
 
 	e := &c.Edge
@@ -224,7 +224,7 @@ func (v *validator) auth() {
 		switch first, dup := names[key.Name]; {
 		case key.Name == "":
 			v.add(base+".name", "name is required")
-		case !validKeyName(key.Name):
+		case !ValidKeyName(key.Name):
 			v.add(base+".name", "name %q must match [A-Za-z0-9_.-]+", key.Name)
 		case dup:
 			v.add(base+".name", "name %q is already used by %s", key.Name, first)
@@ -237,7 +237,7 @@ func (v *validator) auth() {
 		case key.Key == "" && key.SHA256 == "":
 			v.add(base, "key or sha256 is required")
 		case key.Key != "":
-			v.check(base+".key", checkSecret("key", key.Key))
+			v.check(base+".key", CheckSecret("key", key.Key))
 		default:
 			v.check(base+".sha256", checkSHA256(key.SHA256))
 		}
@@ -430,9 +430,9 @@ func checkJWTSecret(s string) error {
 	return nil
 }
 
-// checkSecret rejects a token or key too short to resist guessing; what names
+// CheckSecret rejects a token or key too short to resist guessing; what names
 // it in the message, which never quotes it.
-func checkSecret(what, s string) error {
+func CheckSecret(what, s string) error {
 	if utf8.RuneCountInString(s) < minSecretChars {
 		return fmt.Errorf("%s is too short to be a secret: want at least %d characters", what, minSecretChars)
 	}
@@ -447,8 +447,8 @@ func checkSHA256(s string) error {
 	return nil
 }
 
-// validKeyName reports whether s is an API key name: [A-Za-z0-9_.-]+.
-func validKeyName(s string) bool {
+// ValidKeyName reports whether s is an API key name: [A-Za-z0-9_.-]+.
+func ValidKeyName(s string) bool {
 	if s == "" {
 		return false
 	}
