@@ -213,8 +213,10 @@ type RouteAuth struct {
 // ForwardAuth asks an external service whether a request may pass: a 2xx
 // answer allows it; anything else is returned to the client as is.
 type ForwardAuth struct {
-	// URL of the auth service. The request's method, URI and headers are
-	// sent as X-Forwarded-Method, X-Forwarded-Uri and the original headers.
+	// URL of the auth service, called with GET. It gets the client's headers
+	// (less hop-by-hop ones and any X-Forwarded-*, X-Original-*, Forwarded or
+	// X-Real-IP the client sent) and the gateway's X-Forwarded-Method/Uri/
+	// Host/Proto/For, X-Original-Method/URL, X-Real-IP and X-Request-ID.
 	URL string `yaml:"url"`
 	// Timeout of one call. Default 5s (when URL is set). On timeout or an unreachable service
 	// the request is refused with 503 (fail closed).
