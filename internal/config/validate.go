@@ -418,30 +418,14 @@ func checkBackendURL(s string) error {
 	if s == "" {
 		return errors.New("url is required")
 	}
-	u, err := url.Parse(s)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("invalid URL: %w", err)
+	if err := checkServiceURL(s); err != nil {
+		return err
 	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		return errors.New("scheme must be http or https")
-	case u.User != nil:
-		return errors.New("url must not contain user information")
-	case u.Opaque != "" || u.Hostname() == "":
-		return errors.New("url must have a host")
-	case u.RawQuery != "" || u.ForceQuery:
+	// A backend URL is a base the request's path and query are put on: a
+	// query of its own would be ambiguous.
+	u, _ := url.Parse(s) // checkServiceURL parsed it already
+	if u.RawQuery != "" || u.ForceQuery {
 		return errors.New("url must not have a query")
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		return errors.New("url must not have a fragment")
-	}
-	if p := u.Port(); p != "" {
-		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
-			return fmt.Errorf("invalid port %q", p)
-		}
 	}
 	return nil
 }

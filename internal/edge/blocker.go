@@ -191,18 +191,7 @@ func (b *Blocker) Blocked() []BlockedIP {
 func (b *Blocker) BlocksTotal() uint64 { return b.blocks.Load() }
 
 // Run drops idle entries and ended blocks every 30 seconds until ctx is done.
-func (b *Blocker) Run(ctx context.Context) {
-	t := time.NewTicker(b.sweepIv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			b.sweep()
-		}
-	}
-}
+func (b *Blocker) Run(ctx context.Context) { every(ctx, b.sweepIv, b.sweep) }
 
 // sweep drops entries that are not blocked and whose counts no longer matter
 // (both windows ended), and shrinks shards that emptied out.

@@ -130,18 +130,7 @@ func (l *LocalLimiter) Len() int {
 }
 
 // Run evicts idle keys every 10 seconds until ctx is done.
-func (l *LocalLimiter) Run(ctx context.Context) {
-	t := time.NewTicker(l.sweepIv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			l.sweep()
-		}
-	}
-}
+func (l *LocalLimiter) Run(ctx context.Context) { every(ctx, l.sweepIv, l.sweep) }
 
 // sweep evicts keys whose TAT has passed (their bucket is full) and shrinks
 // shards that emptied out. One shard is locked at a time.

@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
@@ -151,4 +152,19 @@ func ceilSeconds(d time.Duration) int64 {
 // least 1.
 func retryAfter(d time.Duration) string {
 	return strconv.FormatInt(max(ceilSeconds(d), 1), 10)
+}
+
+// every calls f every d until ctx is done: the sweep loop of the blocker and
+// the limiter.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
+		}
+	}
 }
