@@ -53,7 +53,21 @@ type GuardOptions struct {
 	Limits config.ConnectionLimits
 	// Logger receives a Debug line per refused request. Nil: no logging.
 	Logger *slog.Logger
+	// Counts are the in-flight counts the caps apply to. Pass the same Counts
+	// to the Guard of every config generation, so requests still running on
+	// the old graph during a reload keep counting. Nil: counts of its own.
+	Counts *InFlightCounts
 }
+
+// InFlightCounts are the requests in flight, in total and per client. They
+// outlive one Guard: the gateway keeps them for the process.
+type InFlightCounts struct {
+	total atomic.Int64
+	perIP *ipCounter
+}
+
+// NewInFlightCounts returns zero counts.
+func NewInFlightCounts() *InFlightCounts { return &InFlightCounts{perIP: newIPCounter()} }
 
 // Guard is the middleware in front of routing. For every request it decides
 // the client IP once and stores it in the context (identity.WithClientIP),
@@ -74,13 +88,15 @@ type Guard struct {
 	blocker  *Blocker
 	limits   config.ConnectionLimits
 	log      *slog.Logger
-	inFlight atomic.Int64
-	perIP    *ipCounter
+	counts   *InFlightCounts
 }
 
-// NewGuard returns a Guard. Its in-flight counts start at zero.
+// NewGuard returns a Guard counting in o.Counts (fresh counts when nil).
 func NewGuard(o GuardOptions) *Guard {
-	g := &Guard{rv: o.Resolver, lists: o.Lists, blocker: o.Blocker, limits: o.Limits, log: o.Logger, perIP: newIPCounter()}
+	if o.Counts == nil {
+		o.Counts = NewInFlightCounts()
+	}
+	g := &Guard{rv: o.Resolver, lists: o.Lists, blocker: o.Blocker, limits: o.Limits, log: o.Logger, counts: o.Counts}
 	if g.rv == nil {
 		g.rv = &Resolver{}
 	}
@@ -120,19 +136,19 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 		}
 	}
 	if n := g.limits.MaxInFlight; n > 0 {
-		if g.inFlight.Add(1) > int64(n) {
-			g.inFlight.Add(-1)
+		if g.counts.total.Add(1) > int64(n) {
+			g.counts.total.Add(-1)
 			g.refuse(w, r, ip, http.StatusServiceUnavailable, CodeOverloaded)
 			return
 		}
-		defer g.inFlight.Add(-1)
+		defer g.counts.total.Add(-1)
 	}
 	if n := g.limits.MaxInFlightPerIP; n > 0 && ip.IsValid() {
-		if !g.perIP.acquire(ip, n) {
+		if !g.counts.perIP.acquire(ip, n) {
 			g.refuse(w, r, ip, http.StatusTooManyRequests, CodeTooManyRequests)
 			return
 		}
-		defer g.perIP.release(ip)
+		defer g.counts.perIP.release(ip)
 	}
 	next.ServeHTTP(w, r)
 }
@@ -147,7 +163,7 @@ func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, st
 
 // InFlight returns the number of requests the guard is serving now (counted
 // only when MaxInFlight is set).
-func (g *Guard) InFlight() int { return int(g.inFlight.Load()) }
+func (g *Guard) InFlight() int { return int(g.counts.total.Load()) }
 
 // RateLimit returns middleware that limits each key to rps requests per
 // second with bursts of burst, through l. The limiter key is namespace +

@@ -225,7 +225,7 @@ func TestGuardInFlightCaps(t *testing.T) {
 	}
 	// The allow list is exempt from both.
 	start("192.0.2.200:1")
-	if got := g.perIP.count(netip.MustParseAddr("192.0.2.1")); got != 2 {
+	if got := g.counts.perIP.count(netip.MustParseAddr("192.0.2.1")); got != 2 {
 		t.Errorf("per-IP count = %d, want 2", got)
 	}
 
@@ -234,7 +234,7 @@ func TestGuardInFlightCaps(t *testing.T) {
 	if got := g.InFlight(); got != 0 {
 		t.Errorf("InFlight() after all finished = %d, want 0", got)
 	}
-	if got := g.perIP.size(); got != 0 {
+	if got := g.counts.perIP.size(); got != 0 {
 		t.Errorf("per-IP entries after all finished = %d, want 0", got)
 	}
 }
@@ -250,7 +250,7 @@ func TestGuardInFlightReleasedOnPanic(t *testing.T) {
 	if got := g.InFlight(); got != 0 {
 		t.Errorf("InFlight() after a panic = %d, want 0", got)
 	}
-	if got := g.perIP.size(); got != 0 {
+	if got := g.counts.perIP.size(); got != 0 {
 		t.Errorf("per-IP entries after a panic = %d, want 0", got)
 	}
 }
@@ -343,4 +343,32 @@ func (l *recordingLimiter) Allow(key string, rps float64, burst int) Decision {
 	defer l.mu.Unlock()
 	l.keys = append(l.keys, key)
 	return Decision{Allowed: true, Limit: burst, Remaining: burst}
+}
+
+// TestInFlightCountsOutliveAGuard: the Guard of a new config generation sees
+// the requests still running under the old one.
+func TestInFlightCountsOutliveAGuard(t *testing.T) {
+	t.Parallel()
+	counts := NewInFlightCounts()
+	limits := config.ConnectionLimits{MaxInFlight: 1}
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	old := NewGuard(GuardOptions{Limits: limits, Counts: counts}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		old.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	}()
+	<-entered
+	next := NewGuard(GuardOptions{Limits: limits, Counts: counts}).Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	w := httptest.NewRecorder()
+	next.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+	close(release)
+	<-done
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("second request under a new Guard while one runs under the old (cap 1) = %d, want 503", w.Code)
+	}
 }

@@ -62,6 +62,7 @@ type buildDeps struct {
 	lists    *edge.Lists
 	blocker  *edge.Blocker
 	limiter  *edge.LocalLimiter
+	inFlight *edge.InFlightCounts // nil: counts of the graph's own
 	// adminOnMain: the admin API is served on the main listener (admin.listen
 	// was empty at start; the listener layout does not change on reload).
 	adminOnMain bool
@@ -168,6 +169,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		Lists:    d.lists,
 		Blocker:  blocker,
 		Limits:   cfg.Edge.Connections,
+		Counts:   d.inFlight,
 		Logger:   observe.Subsystem(logger, observe.SubsystemDDoS),
 	})
 	g.entry = guard.Wrap(http.HandlerFunc(g.dispatch))

@@ -53,10 +53,11 @@ type Gateway struct {
 
 	// Edge state lives as long as the process: run-time list changes, blocks
 	// and rate-limit buckets survive reloads.
-	lists   *edge.Lists
-	blocker *edge.Blocker
-	limiter *edge.LocalLimiter
-	bg      sync.WaitGroup
+	lists    *edge.Lists
+	blocker  *edge.Blocker
+	limiter  *edge.LocalLimiter
+	inFlight *edge.InFlightCounts
+	bg       sync.WaitGroup
 
 	current  atomic.Pointer[graph]
 	ready    atomic.Bool
@@ -98,6 +99,7 @@ func New(o Options) *Gateway {
 		lists:       edge.NewLists(),
 		blocker:     edge.NewBlocker(o.Now),
 		limiter:     edge.NewLocalLimiter(o.Now),
+		inFlight:    edge.NewInFlightCounts(),
 	}
 	g.bg.Go(func() { g.blocker.Run(ctx) })
 	g.bg.Go(func() { g.limiter.Run(ctx) })
@@ -129,6 +131,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		lists:    g.lists,
 		blocker:  g.blocker,
 		limiter:  g.limiter,
+		inFlight: g.inFlight,
 
 		adminOnMain: g.adminListen == "",
 	})
