@@ -156,7 +156,8 @@ func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler)
 func (g *Guard) refuse(w http.ResponseWriter, r *http.Request, ip netip.Addr, status int, code string) {
 	if g.log.Enabled(r.Context(), slog.LevelDebug) {
 		g.log.LogAttrs(r.Context(), slog.LevelDebug, "edge refused request",
-			slog.String("client_ip", ip.String()), slog.String("error", code), slog.Int("status", status))
+			slog.String("client_ip", ip.String()), slog.String("error", code), slog.Int("status", status),
+			slog.String("request_id", r.Header.Get(httperr.RequestIDHeader)))
 	}
 	httperr.Write(w, r, status, code)
 }
