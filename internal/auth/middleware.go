@@ -221,7 +221,8 @@ func (ra *routeAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				fwdFailed = true
 				if r.Context().Err() == nil {
 					ra.fwd.warns.warn(ra.a.log, ra.a.now(), "forward auth unavailable, refusing requests",
-						"route", ra.route, "url", redactURL(ra.fwd.url), "error", err)
+						"route", ra.route, "url", redactURL(ra.fwd.url), "error", err,
+						"request_id", r.Header.Get(httperr.RequestIDHeader))
 				}
 			}
 		}
