@@ -260,9 +260,6 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	if cfg.Admin.Token == "" {
 		observe.Subsystem(logger, observe.SubsystemAdmin).Info("admin API disabled: set ADMIN_TOKEN (admin.token) to enable /admin/*")
 	}
-	gw.SetReady(true)
-	logger.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	reload := make(chan string, 1)
@@ -272,17 +269,27 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 		default: // a reload is already pending; it will read the newest file
 		}
 	}
+	// The config watch is in place before the gateway says it is ready, so
+	// a change made once /ready answers 200 is never missed.
 	watchDone := make(chan struct{})
+	watching := make(chan struct{})
 	if path != "" {
 		go func() {
 			defer close(watchDone)
-			if err := config.Watch(ctx, path, func() { request("file changed") }); err != nil && ctx.Err() == nil {
-				cfgLog.Error("config watch stopped", "error", err)
+			ready := func() { close(watching) }
+			if err := config.Watch(ctx, path, func() { request("file changed") }, ready); err != nil && ctx.Err() == nil {
+				cfgLog.Error("config watch stopped; reload with SIGHUP", "error", err)
 			}
 		}()
+		select {
+		case <-watching:
+		case <-watchDone: // the watch could not start; logged above
+		}
 	} else {
 		close(watchDone)
 	}
+	gw.SetReady(true)
+	logger.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
 
 	listen := cfg.Server
 	for {

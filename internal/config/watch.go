@@ -30,8 +30,11 @@ const watchDebounce = 100 * time.Millisecond
 // onChange runs on the caller's goroutine, one call at a time; Watch starts no
 // goroutine of its own beyond fsnotify's, which it stops before returning. The
 // file need not exist when Watch starts; its creation is a change.
-func Watch(ctx context.Context, path string, onChange func()) error {
-	return watch(ctx, path, onChange, nil)
+//
+// ready, if not nil, is called once the watch is in place: a change made
+// after it is seen. The gateway reports itself ready only then.
+func Watch(ctx context.Context, path string, onChange, ready func()) error {
+	return watch(ctx, path, onChange, ready)
 }
 
 // watch is Watch with a hook called once the watch is set up, for tests.

@@ -145,7 +145,7 @@ func TestWatchReturnsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	path := filepath.Join(t.TempDir(), "altair.yaml")
-	if err := Watch(ctx, path, func() { t.Error("onChange called") }); err != nil {
+	if err := Watch(ctx, path, func() { t.Error("onChange called") }, nil); err != nil {
 		t.Errorf("Watch(cancelled, %q) = %v, want nil", path, err)
 	}
 }
@@ -153,7 +153,7 @@ func TestWatchReturnsOnCancel(t *testing.T) {
 func TestWatchMissingDirectory(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	path := filepath.Join(t.TempDir(), "absent", "altair.yaml")
-	if err := Watch(context.Background(), path, func() {}); err == nil {
+	if err := Watch(context.Background(), path, func() {}, nil); err == nil {
 		t.Errorf("Watch(%q) = nil, want an error for a missing directory", path)
 	}
 }
