@@ -83,12 +83,12 @@ func NewInFlightCounts() *InFlightCounts { return &InFlightCounts{perIP: newIPCo
 // A request whose client IP is unknown (RemoteAddr not an IP) matches no
 // list and skips the per-IP checks.
 type Guard struct {
-	rv       *Resolver
-	lists    *Lists
-	blocker  *Blocker
-	limits   config.ConnectionLimits
-	log      *slog.Logger
-	counts   *InFlightCounts
+	rv      *Resolver
+	lists   *Lists
+	blocker *Blocker
+	limits  config.ConnectionLimits
+	log     *slog.Logger
+	counts  *InFlightCounts
 }
 
 // NewGuard returns a Guard counting in o.Counts (fresh counts when nil).
