@@ -226,6 +226,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	level.Set(lv)
 	logger := observe.NewLogger(stderr, cfg.Log.Format, level)
 	cfgLog := observe.Subsystem(logger, observe.SubsystemConfig)
+	glog := observe.Subsystem(logger, observe.SubsystemGateway)
 	startProfiler(logger)
 
 	gw := gateway.New(gateway.Options{Logger: logger, Version: version, AdminListen: cfg.Admin.Listen})
@@ -239,7 +240,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	srv := server.New(cfg.Server, gw, observe.Subsystem(logger, observe.SubsystemGateway))
 	srv.WrapListener(gw.LimitListener(cfg.Edge.Connections))
 	if err := srv.Listen(); err != nil {
-		logger.Error("cannot start", "error", err)
+		glog.Error("cannot start", "error", err)
 		return 1
 	}
 	serveErr := make(chan error, 2)
@@ -252,7 +253,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 		acfg.Listen = cfg.Admin.Listen
 		adminSrv = server.New(acfg, gw.AdminHandler(), observe.Subsystem(logger, observe.SubsystemAdmin))
 		if err := adminSrv.Listen(); err != nil {
-			logger.Error("cannot start the admin listener", "error", err)
+			glog.Error("cannot start the admin listener", "error", err)
 			return 1
 		}
 		go func() { serveErr <- adminSrv.Serve() }()
@@ -289,13 +290,13 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 		close(watchDone)
 	}
 	gw.SetReady(true)
-	logger.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
+	glog.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
 
 	listen := cfg.Server
 	for {
 		select {
 		case err := <-serveErr:
-			logger.Error("listener failed", "error", err)
+			glog.Error("listener failed", "error", err)
 			return 1
 		case why := <-reload:
 			applyReload(gw, path, environ, why, listen, level, cfgLog)
@@ -304,7 +305,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 				request("SIGHUP")
 				continue
 			}
-			logger.Info("shutting down", "signal", sig.String(), "drain_delay", listen.DrainDelay.String(), "timeout", listen.ShutdownTimeout.String())
+			glog.Info("shutting down", "signal", sig.String(), "drain_delay", listen.DrainDelay.String(), "timeout", listen.ShutdownTimeout.String())
 			gw.SetDraining()
 			cancel()
 			<-watchDone
@@ -317,10 +318,10 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 			scancel()
 			gw.Close()
 			if err != nil {
-				logger.Warn("shutdown deadline reached, remaining connections closed", "error", err)
+				glog.Warn("shutdown deadline reached, remaining connections closed", "error", err)
 				return 1
 			}
-			logger.Info("stopped")
+			glog.Info("stopped")
 			return 0
 		}
 	}

@@ -18,8 +18,9 @@ type Admin struct {
 // client is, allow and deny lists, DDoS blocking, rate limits and connection
 // caps.
 type Edge struct {
-	// Allow lists IPs and CIDRs that skip every other edge check (deny list,
-	// DDoS blocking, rate limits, connection caps). Changed at run time through
+	// Allow lists IPs and CIDRs that skip the other edge checks (deny list,
+	// DDoS blocking, rate limits, in-flight caps and the per-IP connection cap;
+	// the total connection cap still applies). Changed at run time through
 	// POST/DELETE /admin/whitelist.
 	Allow []string `yaml:"allow"`
 	// Deny lists IPs and CIDRs that get 403. Changed at run time through

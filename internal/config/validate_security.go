@@ -300,6 +300,9 @@ func (v *validator) routeAuth(P func(string) string, r *Route) {
 		v.check(P("auth.forward.url"), checkServiceURL(a.Forward.URL))
 	}
 	v.duration(P("auth.forward.timeout"), a.Forward.Timeout)
+	if a.Forward.Timeout > maxForwardTimeout {
+		v.add(P("auth.forward.timeout"), "must be at most %v (an auth service that slow holds every request)", maxForwardTimeout)
+	}
 	for k, h := range a.Forward.CopyHeaders {
 		if !validToken(h) {
 			v.add(P(fmt.Sprintf("auth.forward.copy_headers[%d]", k)), "invalid header name %q", h)
@@ -429,6 +432,10 @@ func checkJWTSecret(s string) error {
 	}
 	return nil
 }
+
+// maxForwardTimeout bounds auth.forward.timeout; the auth client waits at
+// most this long for an answer's headers.
+const maxForwardTimeout = 10 * time.Second
 
 // CheckSecret rejects a token or key too short to resist guessing; what names
 // it in the message, which never quotes it.

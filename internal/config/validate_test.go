@@ -260,6 +260,7 @@ func TestLoadProblems(t *testing.T) {
 		},
 		{"forward url", route + "    auth:\n      forward:\n        url: auth:9000\n", "routes[0].auth.forward.url", "url: auth", "scheme must be http or https"},
 		{"forward timeout", route + "    auth:\n      forward:\n        url: http://auth\n        timeout: -1s\n", "routes[0].auth.forward.timeout", "timeout: -1s", "must not be negative"},
+		{"forward timeout too long", route + "    auth:\n      forward:\n        url: http://auth\n        timeout: 1m\n", "routes[0].auth.forward.timeout", "timeout: 1m", "at most 10s"},
 		{"forward copy header", route + "    auth:\n      forward:\n        copy_headers: [\"X(Y)\"]\n", "routes[0].auth.forward.copy_headers[0]", "copy_headers", `invalid header name "X(Y)"`},
 		{
 			"duplicate match",
