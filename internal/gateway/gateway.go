@@ -264,16 +264,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 // a dot-segment, so "/public/..;/private" would reach /private behind a route
 // (and auth decision) made for /public. Nothing legitimate needs them.
 func hasDotParamSegment(p string) bool {
-	for i := 0; i < len(p); i++ {
-		if p[i] != '/' {
-			continue
-		}
-		rest := p[i+1:]
-		if strings.HasPrefix(rest, "..;") || strings.HasPrefix(rest, ".;") {
-			return true
-		}
-	}
-	return false
+	return strings.Contains(p, "/..;") || strings.Contains(p, "/.;")
 }
 
 func isAdminPath(p string) bool { return p == "/admin" || strings.HasPrefix(p, "/admin/") }
