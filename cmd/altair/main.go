@@ -239,6 +239,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 
 	srv := server.New(cfg.Server, gw, observe.Subsystem(logger, observe.SubsystemGateway))
 	srv.WrapListener(gw.LimitListener(cfg.Edge.Connections))
+	srv.OnConnState(gw.ConnState)
 	if err := srv.Listen(); err != nil {
 		glog.Error("cannot start", "error", err)
 		return 1

@@ -75,6 +75,23 @@ func (h *Handler) authorized(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(got[:], h.tokenHash[:]) == 1
 }
 
+// Protect returns next behind the admin token: 404 when no token is
+// configured, 401 without the right one.
+func (h *Handler) Protect(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.enabled {
+			httperr.Write(w, r, http.StatusNotFound, httperr.CodeNotFound)
+			return
+		}
+		if !h.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="altair-admin"`)
+			httperr.Write(w, r, http.StatusUnauthorized, CodeUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // ServeHTTP answers the admin API:
 //
 //	GET    /admin/whitelist           list the allow list

@@ -17,6 +17,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Admin configures the admin API.
 	Admin Admin `yaml:"admin"`
+	// Metrics configures the Prometheus endpoint.
+	Metrics Metrics `yaml:"metrics"`
 	// Edge configures the checks that run before routing.
 	Edge Edge `yaml:"edge"`
 	// SecurityHeaders are set on every response; routes may override them.
@@ -65,6 +67,21 @@ type Server struct {
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
 	// believed (TRUSTED_PROXIES, comma-separated). Default: none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+// Metrics configures the Prometheus metrics endpoint.
+type Metrics struct {
+	// Path is where the metrics are served, like /health: a reserved path,
+	// answered before routing. It must start with "/". Default "/metrics".
+	Path string `yaml:"path"`
+	// Disabled stops serving the endpoint (requests to Path are routed like
+	// any other); the gateway still counts. Default false.
+	Disabled bool `yaml:"disabled"`
+	// OnAdmin serves the metrics only with the admin token: on the admin
+	// listener (admin.listen) when there is one, else on the main listener
+	// behind the token. It needs admin.token. Default false: served on the
+	// main listener to anyone who can reach it.
+	OnAdmin bool `yaml:"on_admin"`
 }
 
 // Log configures logging.

@@ -16,6 +16,7 @@ const (
 	defaultShutdownTimeout   = 30 * time.Second
 	defaultLogLevel          = "info"
 	defaultLogFormat         = "json"
+	defaultMetricsPath       = "/metrics"
 	defaultRouteTimeout      = 30 * time.Second
 
 	defaultLoadBalancing  = "least-conn"
@@ -133,6 +134,7 @@ func (c *Config) ApplyDefaults() {
 
 	setString(&c.Log.Level, defaultLogLevel)
 	setString(&c.Log.Format, defaultLogFormat)
+	setString(&c.Metrics.Path, defaultMetricsPath)
 
 	d := &c.Edge.DDoS
 	setInt(&d.Threshold, defaultDDoSThreshold)

@@ -85,7 +85,8 @@ func TestDefault(t *testing.T) {
 			MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second,
 			MaxURIBytes: 8192, MaxBodyBytes: 10485760,
 		},
-		Log: Log{Level: "info", Format: "json"},
+		Log:     Log{Level: "info", Format: "json"},
+		Metrics: Metrics{Path: "/metrics"},
 		Edge: Edge{
 			DDoS:      DDoS{Threshold: 1000, BlockDuration: 10 * time.Minute},
 			RateLimit: RateLimit{RequestsPerSecond: 100, Burst: 200, Key: "ip"},

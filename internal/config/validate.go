@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,6 +103,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	v.count("server.max_uri_bytes", int64(s.MaxURIBytes))
 	v.count("server.max_body_bytes", s.MaxBodyBytes)
 	v.security()
+	v.metrics()
 
 	v.duration("defaults.timeout", c.Defaults.Timeout)
 	defaults := settingsProblems(&c.Defaults.UpstreamSettings)
@@ -616,4 +618,29 @@ func matchKey(m *Match) string {
 		strings.Join(pairs(m.Headers, strings.ToLower), "\x01"),
 		strings.Join(pairs(m.Query, same), "\x01"),
 	}, "\x00")
+}
+
+// reservedPaths are answered by the gateway itself, before routing.
+func reservedPaths() []string { return []string{"/health", "/ready", "/stats"} }
+
+// metrics checks the metrics section.
+func (v *validator) metrics() {
+	m := &v.c.Metrics
+	if m.Disabled {
+		return
+	}
+	switch {
+	case m.Path == "": // unset: the default applies
+	case !strings.HasPrefix(m.Path, "/"):
+		v.add("metrics.path", "must start with \"/\"")
+	case m.Path != path.Clean(m.Path):
+		v.add("metrics.path", "must be a clean path (no \"//\", \".\" or \"..\" segments, no trailing slash), such as %q", path.Clean(m.Path))
+	case slices.Contains(reservedPaths(), m.Path):
+		v.add("metrics.path", "%s is reserved by the gateway", m.Path)
+	case m.Path == "/admin" || strings.HasPrefix(m.Path, "/admin/"):
+		v.add("metrics.path", "must not be under /admin")
+	}
+	if m.OnAdmin && v.c.Admin.Token == "" {
+		v.add("metrics.on_admin", "needs admin.token (ADMIN_TOKEN): the metrics would be served to no one")
+	}
 }

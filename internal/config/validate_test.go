@@ -475,3 +475,38 @@ func TestValidateProgrammaticSecurity(t *testing.T) {
 		t.Errorf("Validate() = %v, want nil", err)
 	}
 }
+
+func TestValidateMetrics(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		give    Metrics
+		token   string
+		wantErr string
+	}{
+		{name: "default", give: Metrics{Path: "/metrics"}},
+		{name: "custom", give: Metrics{Path: "/internal/metrics"}},
+		{name: "relative", give: Metrics{Path: "metrics"}, wantErr: `metrics.path: must start with "/"`},
+		{name: "unclean", give: Metrics{Path: "/metrics/"}, wantErr: "metrics.path: must be a clean path"},
+		{name: "reserved", give: Metrics{Path: "/health"}, wantErr: "metrics.path: /health is reserved"},
+		{name: "admin", give: Metrics{Path: "/admin/metrics"}, wantErr: "metrics.path: must not be under /admin"},
+		{name: "disabled skips the path", give: Metrics{Path: "x", Disabled: true}},
+		{name: "on_admin without token", give: Metrics{Path: "/metrics", OnAdmin: true}, wantErr: "metrics.on_admin: needs admin.token"},
+		{name: "on_admin", give: Metrics{Path: "/metrics", OnAdmin: true}, token: "0123456789abcdef-token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			c.Metrics = tt.give
+			c.Admin.Token = tt.token
+			err := c.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Validate(%+v) = %v, want nil", tt.give, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Validate(%+v) = %v, want %q", tt.give, err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -36,8 +36,14 @@ type graph struct {
 	entry       http.Handler // edge guard → dispatch
 	admin       http.Handler // edge guard → admin API
 	adminOnMain bool
-	auth        *auth.Authenticator
-	edgeStats   func() edgeStats
+	// metricsPath is metrics.path when the gateway serves metrics; requests
+	// to it go to metricsMain on the main listener (nil: routed like any
+	// other) and to metricsAdmin on the admin listener (nil: 404).
+	metricsPath  string
+	metricsMain  http.Handler
+	metricsAdmin http.Handler
+	auth         *auth.Authenticator
+	edgeStats    func() edgeStats
 	// identityHeaders are the headers the gateway itself sets from verified
 	// credentials (jwt.claim_headers, forward-auth copy_headers). A client's
 	// own copies are removed on every route, not only on routes with auth,
@@ -63,6 +69,7 @@ type buildDeps struct {
 	blocker  *edge.Blocker
 	limiter  *edge.LocalLimiter
 	inFlight *edge.InFlightCounts // nil: counts of the graph's own
+	metrics  *metrics             // nil: nothing counted or served (validate, explain)
 	// adminOnMain: the admin API is served on the main listener (admin.listen
 	// was empty at start; the listener layout does not change on reload).
 	adminOnMain bool
@@ -98,6 +105,10 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	}
 	g.auth = authn
 	g.identityHeaders = identityHeaders(cfg)
+	var poolMetrics upstream.Metrics
+	if d.metrics != nil {
+		poolMetrics = backendMetrics{d.metrics}
+	}
 	names := make([]string, 0, len(cfg.Upstreams))
 	for name := range cfg.Upstreams {
 		names = append(names, name)
@@ -111,6 +122,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 			Logger:         observe.Subsystem(logger, observe.SubsystemProxy),
 			Now:            d.now,
 			TrustForwarded: trusted,
+			Metrics:        poolMetrics,
 		})
 		if err != nil {
 			problems = append(problems, problem(cfg, "upstreams."+name, "%v", err))
@@ -154,8 +166,13 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 			problems = append(problems, problem(cfg, fmt.Sprintf("routes[%d].rewrite", i), "%v", err))
 			continue
 		}
+		var limiter edge.Limiter = d.limiter
+		if d.metrics != nil {
+			limiter = countingLimiter{Limiter: d.limiter, refused: d.metrics.rateLimited.WithLabelValues(rc.Name)}
+			rt.onRetry = d.metrics.retries.WithLabelValues(rc.Name).Inc
+		}
 		if authn != nil {
-			problems = append(problems, rt.buildChain(cfg, i, authn, d.limiter)...)
+			problems = append(problems, rt.buildChain(cfg, i, authn, limiter)...)
 		}
 		g.routes = append(g.routes, rt)
 	}
@@ -180,6 +197,20 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	// the allow list (it comes first), or the API on admin.listen.
 	g.admin = guard.Wrap(adminAPI)
 	g.adminOnMain = d.adminOnMain
+	if mc := cfg.Metrics; d.metrics != nil && !mc.Disabled {
+		h := d.metrics.handler
+		g.metricsPath = mc.Path
+		switch {
+		case !mc.OnAdmin:
+			g.metricsMain = h
+		case d.adminOnMain:
+			// Behind the edge checks like the admin API: blocked clients
+			// cannot try tokens.
+			g.metricsMain = guard.Wrap(adminAPI.Protect(h))
+		default:
+			g.metricsAdmin = guard.Wrap(adminAPI.Protect(h))
+		}
+	}
 	lists, limiter := d.lists, d.limiter
 	g.edgeStats = func() edgeStats {
 		st := edgeStats{

@@ -73,6 +73,11 @@ type Gateway struct {
 	reloadsBad atomic.Uint64
 	lastError  atomic.Pointer[string]
 	closed     bool
+
+	// metrics live as long as the process: one registry, its vectors created
+	// once; none counts requests that matched no route.
+	metrics *metrics
+	none    *requestMetrics
 }
 
 // New returns a Gateway with an empty graph: every request gets a 404 until
@@ -101,6 +106,8 @@ func New(o Options) *Gateway {
 		limiter:     edge.NewLocalLimiter(o.Now),
 		inFlight:    edge.NewInFlightCounts(),
 	}
+	g.metrics = newMetrics(g)
+	g.none = g.metrics.route(routeNone)
 	g.bg.Go(func() { g.blocker.Run(ctx) })
 	g.bg.Go(func() { g.limiter.Run(ctx) })
 	g.current.Store(g.withFront(emptyGraph()))
@@ -132,6 +139,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		blocker:  g.blocker,
 		limiter:  g.limiter,
 		inFlight: g.inFlight,
+		metrics:  g.metrics,
 
 		adminOnMain: g.adminListen == "",
 	})
@@ -157,6 +165,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	g.pruneCounters(ng)
 	old.close()
 	g.reloadsOK.Add(1)
+	g.metrics.reload(true)
 	g.lastError.Store(nil)
 	if len(ng.routes) == 0 {
 		g.log.Warn("no routes configured: every proxied request gets 404 until routes are added", "source", cfg.Source)
@@ -173,6 +182,7 @@ func (g *Gateway) RecordReloadFailure(err error) {
 
 func (g *Gateway) recordFailure(err error) {
 	g.reloadsBad.Add(1)
+	g.metrics.reload(false)
 	msg := err.Error()
 	g.lastError.Store(&msg)
 	g.log.Error("config rejected, keeping the running config", "error", msg)
@@ -232,6 +242,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, gr *graph) {
 	case "/stats":
 		g.serveStats(w, r, gr)
 		return
+	case gr.metricsPath:
+		if gr.metricsMain != nil {
+			gr.metricsMain.ServeHTTP(w, r)
+			return
+		}
 	}
 	// From here on the cleaned path is the request's path: what the edge, auth
 	// and routing see, and (after strip/rewrite) what the backend gets.
@@ -240,7 +255,28 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, gr *graph) {
 		gr.admin.ServeHTTP(w, r)
 		return
 	}
-	gr.entry.ServeHTTP(w, r)
+	g.serveEntry(w, r, gr)
+}
+
+// serveEntry passes a request through the edge guard and routing, and counts
+// it under the route that answered it (dispatch names it on the statusWriter),
+// or "none".
+func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) {
+	sw := statusWriters.Get().(*statusWriter)
+	sw.ResponseWriter, sw.status, sw.metrics = w, 0, nil
+	start := g.now()
+	gr.entry.ServeHTTP(sw, r)
+	d := g.now().Sub(start)
+	status, rm := sw.status, sw.metrics
+	sw.ResponseWriter, sw.metrics = nil, nil
+	statusWriters.Put(sw)
+	if status == 0 {
+		status = 499 // the handler wrote nothing: the client went away
+	}
+	if rm == nil {
+		rm = g.none
+	}
+	rm.observe(r.Method, status, d)
 }
 
 // AdminHandler serves the admin API on its own listener (admin.listen). It
@@ -251,6 +287,10 @@ func (g *Gateway) AdminHandler() http.Handler {
 		gr := g.current.Load()
 		gr.security.Apply(w.Header())
 		r.URL.Path, r.URL.RawPath = router.CleanPath(r.URL.Path), ""
+		if gr.metricsAdmin != nil && r.URL.Path == gr.metricsPath {
+			gr.metricsAdmin.ServeHTTP(w, r)
+			return
+		}
 		if !isAdminPath(r.URL.Path) {
 			httperr.Write(w, r, http.StatusNotFound, httperr.CodeNotFound)
 			return
@@ -306,7 +346,7 @@ func (gr *graph) dispatch(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) counterFor(name string) *routeCounters {
 	c, ok := g.counters[name]
 	if !ok {
-		c = &routeCounters{}
+		c = &routeCounters{metrics: g.metrics.route(name)}
 		g.counters[name] = c
 	}
 	return c
@@ -320,6 +360,7 @@ func (g *Gateway) pruneCounters(gr *graph) {
 	for name := range g.counters {
 		if !live[name] {
 			delete(g.counters, name)
+			g.metrics.forget(name)
 		}
 	}
 }

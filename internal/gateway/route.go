@@ -36,6 +36,7 @@ type route struct {
 	stripPrefix      string // "" or the prefix to strip
 	timeout          time.Duration
 	counters         *routeCounters
+	onRetry          func() // nil: retries not counted
 }
 
 // routeCounters are a route's request counters; they survive reloads for routes
@@ -44,6 +45,7 @@ type routeCounters struct {
 	requests atomic.Uint64
 	inFlight atomic.Int64
 	classes  [6]atomic.Uint64 // index status/100; 0 holds anything out of range
+	metrics  *requestMetrics  // nil when the graph does not serve (validate, explain)
 }
 
 func (c *routeCounters) observe(status int) {
@@ -100,6 +102,7 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 		Timeout:        rc.Timeout,
 		RewriteRequest: requestHeaderOps(rc.RequestHeaders),
 		ModifyResponse: chainModify(mods),
+		OnRetry:        rt.onRetry,
 	})
 
 	// Built from the inside out; steps lists them outside in.
@@ -267,12 +270,21 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request, params *router.Pa
 		r = r.WithContext(context.WithValue(r.Context(), upstreamPathKey{}, rt.upstreamPath(r.URL.Path, params)))
 	}
 
-	sw := statusWriters.Get().(*statusWriter)
-	sw.ResponseWriter, sw.status = w, 0
+	// Gateway.serveEntry has already wrapped w: name the route on it, so the
+	// request is counted under this route.
+	sw, outer := w.(*statusWriter)
+	if outer {
+		sw.metrics = c.metrics
+	} else {
+		sw = statusWriters.Get().(*statusWriter)
+		sw.ResponseWriter, sw.status = w, 0
+	}
 	rt.chain.ServeHTTP(sw, r)
 	status := sw.status
-	sw.ResponseWriter = nil
-	statusWriters.Put(sw)
+	if !outer {
+		sw.ResponseWriter = nil
+		statusWriters.Put(sw)
+	}
 	if status == 0 {
 		status = 499 // the handler wrote nothing: the client went away
 	}
@@ -318,7 +330,8 @@ func (rt *route) describe() []string {
 // Hijack (SSE and WebSocket keep working).
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status  int
+	metrics *requestMetrics // the matched route's, set by route.serve
 }
 
 var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}

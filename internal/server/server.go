@@ -64,6 +64,10 @@ func ListenAddr(s string) string {
 // caps, for instance). Call it before Listen.
 func (s *Server) WrapListener(f func(net.Listener) net.Listener) { s.wrap = f }
 
+// OnConnState installs f as the http.Server's ConnState hook (the gateway
+// counts open client connections with it). Call it before Serve.
+func (s *Server) OnConnState(f func(net.Conn, http.ConnState)) { s.srv.ConnState = f }
+
 // Listen binds the listener, so the caller knows the port is ours before it
 // reports readiness.
 func (s *Server) Listen() error {

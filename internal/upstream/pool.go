@@ -59,6 +59,9 @@ type Options struct {
 	// proxy, whose X-Forwarded-For/Proto/Host are kept (and appended to). Nil
 	// means never: X-Forwarded-* from the client are replaced.
 	TrustForwarded func(*http.Request) bool
+	// Metrics receives per-backend attempt, error and breaker events. Nil
+	// counts nothing.
+	Metrics Metrics
 }
 
 // Pool is a named set of backends with a balancer, health state, breakers and a
@@ -94,12 +97,13 @@ type Pool struct {
 
 // backend is one member of a pool. Everything but state is immutable.
 type backend struct {
-	idx    int
-	url    string   // as configured: the registry key
-	name   string   // url with any password redacted: the name in logs and Status
-	target *url.URL // parsed url, path without trailing slash
-	weight int
-	state  *backendState
+	idx     int
+	url     string   // as configured: the registry key
+	name    string   // url with any password redacted: the name in logs and Status
+	target  *url.URL // parsed url, path without trailing slash
+	weight  int
+	state   *backendState
+	metrics BackendMetrics
 }
 
 // usable reports whether b may take an attempt at now: healthy (active) and not
@@ -131,6 +135,10 @@ func NewPool(o Options) (*Pool, error) {
 	health, err := newHealthConfig(cfg.HealthCheck)
 	if err != nil {
 		return nil, fmt.Errorf("pool %q: %w", o.Name, err)
+	}
+	metrics := o.Metrics
+	if metrics == nil {
+		metrics = noMetrics{}
 	}
 	reg := o.Registry
 	if reg == nil {
@@ -177,6 +185,7 @@ func NewPool(o Options) (*Pool, error) {
 			weight: max(1, cb.Weight),
 			state:  reg.backend(o.Name, cb.URL),
 		}
+		b.metrics = metrics.Backend(o.Name, b.name)
 		if cfg.HealthCheck.Disabled {
 			// Health from an earlier config with checks on must not stick.
 			b.state.healthy.Store(true)
@@ -396,6 +405,9 @@ func (p *Pool) record(b *backend, probe bool, o outcome) {
 		b.state.failures.Add(1)
 	}
 	if t := b.state.breaker.record(p.breakerCfg, now, probe, failed); t.changed {
+		if t.to == stateOpen {
+			b.metrics.BreakerOpened()
+		}
 		p.logBreaker(b, t)
 	}
 	if p.recordOutlier(b, now, failed) {

@@ -36,6 +36,9 @@ type RouteOptions struct {
 	// ModifyResponse, if set, changes the upstream response before it is copied
 	// to the client (the route's response header operations).
 	ModifyResponse func(*http.Response) error
+	// OnRetry, if set, is called for every retry attempt of the route (the
+	// route's retry counter, resolved once when the route is built).
+	OnRetry func()
 }
 
 // drainLimit bounds how much of a discarded response body is read so that its
@@ -222,11 +225,16 @@ func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	upgrade := out.Header.Get("Upgrade") != ""
 	for attempt := 1; ; attempt++ {
 		st.attempts, st.backend = attempt, b.name
+		if attempt > 1 && h.opts.OnRetry != nil {
+			h.opts.OnRetry()
+		}
+		start := p.now()
 		resp, err := p.attempt(ctx, out, b, body)
 		if attempt > 1 {
 			ps.retries.Add(-1)
 		}
 		o := outcomeOf(ctx, st.inbound, resp, err)
+		p.observeAttempt(ctx, b, start, resp, err, o)
 		p.record(b, probe, o)
 		if err != nil {
 			err = p.attemptError(ctx, b, err)
@@ -337,6 +345,20 @@ func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body req
 	}
 	resp.Body = trackBody(resp.Body, s)
 	return resp, nil
+}
+
+// observeAttempt reports one attempt to b's metrics. An attempt whose client
+// went away is timed but not counted as a backend error.
+func (p *Pool) observeAttempt(ctx context.Context, b *backend, start time.Time, resp *http.Response, err error, o outcome) {
+	kind := KindNone
+	if o != outcomeUnknown {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		kind = kindOf(ctx, status, err)
+	}
+	b.metrics.Attempt(p.now().Sub(start), kind)
 }
 
 // attemptError wraps the error of an attempt on b, marking a route timeout.
