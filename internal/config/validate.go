@@ -168,6 +168,8 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 		v.add(P("name"), "name is required")
 	case !validName(r.Name):
 		v.add(P("name"), "name %q must match [a-z0-9][a-z0-9_.-]*", r.Name)
+	case r.Name == "none":
+		v.add(P("name"), "name \"none\" is reserved: metrics use it for requests that match no route")
 	default:
 		if first, dup := names[r.Name]; dup {
 			v.add(P("name"), "name %q is already used by %s", r.Name, first)

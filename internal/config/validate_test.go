@@ -79,6 +79,7 @@ func TestLoadProblems(t *testing.T) {
 		// routes
 		{"route name required", "routes:\n  - backends: [{url: http://x}]\n", "routes[0].name", "- backends", "name is required"},
 		{"route name syntax", "routes:\n  - name: Users\n    backends: [{url: http://x}]\n", "routes[0].name", "name: Users", "must match"},
+		{"route name reserved", "routes:\n  - name: none\n    backends: [{url: http://x}]\n", "routes[0].name", "name: none", "is reserved"},
 		{
 			"route name unique",
 			route + "  - match: {prefix: /b}\n    name: r\n    backends: [{url: http://x}]\n",

@@ -163,6 +163,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	old := g.current.Swap(ng)
 	g.registry.Retain(ng.pools)
 	g.pruneCounters(ng)
+	g.metrics.retainBackends(ng.pools)
 	old.close()
 	g.reloadsOK.Add(1)
 	g.metrics.reload(true)
@@ -265,18 +266,22 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 	sw := statusWriters.Get().(*statusWriter)
 	sw.ResponseWriter, sw.status, sw.metrics = w, 0, nil
 	start := g.now()
+	// Deferred, so a response the proxy aborts mid-body (it panics with
+	// http.ErrAbortHandler) is counted too.
+	defer func() {
+		d := g.now().Sub(start)
+		status, rm := sw.status, sw.metrics
+		sw.ResponseWriter, sw.metrics = nil, nil
+		statusWriters.Put(sw)
+		if status == 0 {
+			status = 499 // the handler wrote nothing: the client went away
+		}
+		if rm == nil {
+			rm = g.none
+		}
+		rm.observe(r.Method, status, d)
+	}()
 	gr.entry.ServeHTTP(sw, r)
-	d := g.now().Sub(start)
-	status, rm := sw.status, sw.metrics
-	sw.ResponseWriter, sw.metrics = nil, nil
-	statusWriters.Put(sw)
-	if status == 0 {
-		status = 499 // the handler wrote nothing: the client went away
-	}
-	if rm == nil {
-		rm = g.none
-	}
-	rm.observe(r.Method, status, d)
 }
 
 // AdminHandler serves the admin API on its own listener (admin.listen). It
@@ -357,9 +362,12 @@ func (g *Gateway) pruneCounters(gr *graph) {
 	for _, rt := range gr.routes {
 		live[rt.name] = true
 	}
-	for name := range g.counters {
+	for name, c := range g.counters {
 		if !live[name] {
 			delete(g.counters, name)
+			if c.metrics != nil {
+				c.metrics.dead.Store(true)
+			}
 			g.metrics.forget(name)
 		}
 	}

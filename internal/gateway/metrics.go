@@ -67,7 +67,11 @@ type metrics struct {
 	rateLimited    *prometheus.CounterVec   // route
 	reloads        *prometheus.CounterVec   // result
 	cacheHits      prometheus.Counter
-	handler        http.Handler // promhttp over reg
+	handler        http.Handler       // promhttp over reg
+	discard        prometheus.Counter // unregistered, for routes a reload removed
+
+	backendsMu sync.Mutex
+	backends   map[string]bool // backend labels with series
 }
 
 // durationBuckets suit a gateway: from a cached or local answer (1ms) to a
@@ -143,7 +147,34 @@ func newMetrics(g *Gateway) *metrics {
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	m.discard = prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"})
+	m.backends = make(map[string]bool)
 	return m
+}
+
+// retainBackends drops the series of backends no pool of the live graph uses
+// any more, so backend churn over reloads (changing pod addresses) does not
+// grow the series without bound. Requests still running on old pools write
+// to children they hold, which no longer export.
+func (m *metrics) retainBackends(pools []*upstream.Pool) {
+	live := make(map[string]bool)
+	for _, p := range pools {
+		for _, b := range p.Status().Backends {
+			live[b.URL] = true
+		}
+	}
+	m.backendsMu.Lock()
+	defer m.backendsMu.Unlock()
+	for b := range m.backends {
+		if live[b] {
+			continue
+		}
+		l := prometheus.Labels{"backend": b}
+		m.breakerTrips.DeletePartialMatch(l)
+		m.upstreamTime.DeletePartialMatch(l)
+		m.upstreamErrors.DeletePartialMatch(l)
+		delete(m.backends, b)
+	}
 }
 
 // reload counts one config apply.
@@ -167,7 +198,7 @@ func (m *metrics) forget(route string) {
 // route returns the request metrics of one route name, with the duration
 // observers resolved now so the request path resolves nothing.
 func (m *metrics) route(name string) *requestMetrics {
-	rm := &requestMetrics{vec: m.requests, route: name}
+	rm := &requestMetrics{vec: m.requests, route: name, discard: m.discard}
 	for i, meth := range methods {
 		rm.durations[i] = m.duration.WithLabelValues(meth, name)
 	}
@@ -199,13 +230,22 @@ type requestMetrics struct {
 	durations [len(methods)]prometheus.Observer
 	mu        sync.Mutex // serialises additions to byCode
 	byCode    atomic.Pointer[map[uint32]prometheus.Counter]
+	// dead is set when a reload removed the route: a request still running
+	// on the old graph must not create a series nobody will delete.
+	dead    atomic.Bool
+	discard prometheus.Counter // unregistered; counts for dead routes
 }
 
 func (rm *requestMetrics) observe(method string, status int, d time.Duration) {
 	mi := methodIndex(method)
 	rm.durations[mi].Observe(d.Seconds())
-	if status < 100 || status > 999 {
+	switch {
+	case status < 100 || status > 999:
 		status = 0
+	case http.StatusText(status) == "":
+		// A backend can answer any code; unknown ones share one series so
+		// the label stays bounded.
+		status = 1
 	}
 	key := uint32(mi)<<16 | uint32(status)
 	c, ok := (*rm.byCode.Load())[key]
@@ -222,8 +262,15 @@ func (rm *requestMetrics) add(key uint32, mi, status int) prometheus.Counter {
 	if c, ok := old[key]; ok {
 		return c
 	}
+	if rm.dead.Load() {
+		return rm.discard
+	}
 	code := "000"
-	if status != 0 {
+	switch status {
+	case 0:
+	case 1:
+		code = "other"
+	default:
 		code = strconv.Itoa(status)
 	}
 	c := rm.vec.WithLabelValues(methods[mi], rm.route, code)
@@ -241,6 +288,9 @@ type backendMetrics struct{ m *metrics }
 
 // Backend resolves one backend's children once, when its pool is built.
 func (b backendMetrics) Backend(_, backend string) upstream.BackendMetrics {
+	b.m.backendsMu.Lock()
+	b.m.backends[backend] = true
+	b.m.backendsMu.Unlock()
 	bm := &backendSink{
 		trips:    b.m.breakerTrips.WithLabelValues(backend),
 		duration: b.m.upstreamTime.WithLabelValues(backend),
@@ -300,13 +350,28 @@ func (c healthCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range gr.pools {
 		status[p.Name()] = p.Status()
 	}
+	// The same (route, backend) can appear twice (a URL listed twice, or two
+	// URLs that differ only in a redacted password): one sample each, the
+	// worst, or the scrape fails.
+	type key struct{ route, backend string }
+	seen := make(map[key]float64)
+	var order []key
 	for _, rt := range gr.routes {
 		for _, b := range status[rt.pool.Name()].Backends {
 			v := 0.0
 			if b.Healthy && !b.Ejected {
 				v = 1
 			}
-			ch <- prometheus.MustNewConstMetric(healthDesc, prometheus.GaugeValue, v, rt.name, b.URL)
+			k := key{rt.name, b.URL}
+			if old, ok := seen[k]; ok {
+				seen[k] = min(old, v)
+				continue
+			}
+			seen[k] = v
+			order = append(order, k)
 		}
+	}
+	for _, k := range order {
+		ch <- prometheus.MustNewConstMetric(healthDesc, prometheus.GaugeValue, seen[k], k.route, k.backend)
 	}
 }

@@ -305,3 +305,97 @@ func TestActiveConnections(t *testing.T) {
 	tr.CloseIdleConnections()
 	poll(t, g, "no open connection", func(s map[string]float64) bool { return s["active_connections"] == 0 })
 }
+
+// TestMetricsReviewFixes covers the counting edge cases a review found:
+// upgrades, aborted responses, unknown status codes, duplicate backend
+// labels, and backend series after a reload.
+func TestMetricsReviewFixes(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/ws":
+			conn, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+			brw.Flush()
+		case "/abort":
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(200)
+			w.Write([]byte("short"))
+			conn, _, _ := http.NewResponseController(w).Hijack()
+			conn.Close()
+		case "/weird":
+			w.WriteHeader(599)
+		}
+	}))
+	defer up.Close()
+	cfg := func(backends string) string {
+		return quiet + fmt.Sprintf(`
+routes:
+  - name: r
+    backends: [ %s ]
+`, backends)
+	}
+	g := newGateway(t, cfg(fmt.Sprintf(`{ url: %[1]q }, { url: %[1]q }`, up.URL)))
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+
+	// An upgrade through a real server.
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	c.Close()
+	// A response the backend cuts short.
+	if resp, err := http.Get(srv.URL + "/abort"); err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// An unknown status code.
+	if resp, err := http.Get(srv.URL + "/weird"); err == nil {
+		resp.Body.Close()
+	}
+
+	s := poll(t, g, "the three requests counted", func(s map[string]float64) bool {
+		return s[`http_requests_total{method="GET",route="r",status="101"}`] == 1 &&
+			s[`http_requests_total{method="GET",route="r",status="200"}`] == 1 &&
+			s[`http_requests_total{method="GET",route="r",status="other"}`] == 1
+	})
+	if n := seriesOf(s, "backend_health_status"); n != 1 {
+		t.Errorf("backend_health_status series for one URL listed twice = %d, want 1", n)
+	}
+	if n := seriesOf(s, "circuit_breaker_trips_total"); n != 1 {
+		t.Errorf("circuit_breaker_trips_total series before reload = %d, want 1", n)
+	}
+
+	// A reload to another backend drops the old backend's series.
+	other := echo(t, "b")
+	if err := g.Apply(load(t, cfg(fmt.Sprintf(`{ url: %q }`, other.URL)))); err != nil {
+		t.Fatal(err)
+	}
+	s = scrape(t, g)
+	for _, name := range []string{"circuit_breaker_trips_total", "upstream_errors_total", "upstream_request_duration_seconds_count"} {
+		for k := range s {
+			if strings.HasPrefix(k, name+"{") && strings.Contains(k, up.URL) {
+				t.Errorf("after the reload a series of the removed backend remains: %s", k)
+			}
+		}
+	}
+}
+
+func TestDeadRouteCreatesNoSeries(t *testing.T) {
+	g := newGateway(t, quiet)
+	rm := g.metrics.route("gone")
+	rm.dead.Store(true)
+	g.metrics.forget("gone")
+	rm.observe("GET", 200, time.Millisecond)
+	if n := seriesOf(scrape(t, g), "http_requests_total"); n != 0 {
+		t.Fatalf("a request on a route removed by a reload created %d series, want 0", n)
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -279,16 +280,18 @@ func (rt *route) serve(w http.ResponseWriter, r *http.Request, params *router.Pa
 		sw = statusWriters.Get().(*statusWriter)
 		sw.ResponseWriter, sw.status = w, 0
 	}
+	defer func() { // deferred: an aborted response is counted too
+		status := sw.status
+		if !outer {
+			sw.ResponseWriter = nil
+			statusWriters.Put(sw)
+		}
+		if status == 0 {
+			status = 499 // the handler wrote nothing: the client went away
+		}
+		c.observe(status)
+	}()
 	rt.chain.ServeHTTP(sw, r)
-	status := sw.status
-	if !outer {
-		sw.ResponseWriter = nil
-		statusWriters.Put(sw)
-	}
-	if status == 0 {
-		status = 499 // the handler wrote nothing: the client went away
-	}
-	c.observe(status)
 }
 
 // proxy is the chain's last step: the path the backend sees, then the pool.
@@ -359,6 +362,16 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack records a protocol switch: the reverse proxy hijacks the client
+// connection to hand over a 101 answer and never calls WriteHeader.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return c, rw, err
+}
 
 // requestHeaderOps compiles a route's request header changes. A "Host" entry
 // changes the Host the backend sees.
