@@ -261,8 +261,8 @@ upstreams:
     load_balancing: round-robin
     health_check:
       path: /healthz
-      interval: 50ms
-      timeout: 40ms
+      interval: 150ms
+      timeout: 150ms
       rise: 1
       fall: 1
     backends:

@@ -172,7 +172,7 @@ edge:
   rate_limit: { disabled: true }
   ddos: { disabled: true }
 defaults:
-  health_check: { interval: 20ms, timeout: 10ms, fall: 1, rise: 1 }
+  health_check: { interval: 150ms, timeout: 150ms, fall: 1, rise: 1 }
 routes:
   - name: h
     match: { prefix: /h }
@@ -180,12 +180,13 @@ routes:
 `, live.URL, dead))
 	liveKey := fmt.Sprintf(`backend_health_status{backend=%q,route="h"}`, live.URL)
 	deadKey := fmt.Sprintf(`backend_health_status{backend=%q,route="h"}`, dead)
-	poll(t, g, "the dead backend to be marked down", func(s map[string]float64) bool {
-		v, ok := s[deadKey]
-		return ok && v == 0
+	// Both at once: under load a single slow probe may briefly mark the live
+	// backend down too; what must hold is that the two are told apart.
+	poll(t, g, "the dead backend down and the live one up", func(s map[string]float64) bool {
+		d, okd := s[deadKey]
+		l, okl := s[liveKey]
+		return okd && okl && d == 0 && l == 1
 	})
-	s := scrape(t, g)
-	wantSample(t, s, liveKey, 1)
 }
 
 func TestMetricsBreakerTrip(t *testing.T) {
