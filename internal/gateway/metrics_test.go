@@ -400,3 +400,52 @@ func TestDeadRouteCreatesNoSeries(t *testing.T) {
 		t.Fatalf("a request on a route removed by a reload created %d series, want 0", n)
 	}
 }
+
+func TestMetricsRetriesAndErrorKinds(t *testing.T) {
+	live := echo(t, "live")
+	dead := deadURL(t)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	g := newGateway(t, quiet+fmt.Sprintf(`
+upstreams:
+  pair:
+    load_balancing: round-robin
+    passive_health: { disabled: true }
+    circuit_breaker: { disabled: true }
+    backends: [ { url: %q }, { url: %q } ]
+routes:
+  - name: retry
+    match: { prefix: /retry }
+    upstream: pair
+  - name: slow
+    match: { prefix: /slow }
+    timeout: 50ms
+    backends: [ { url: %q } ]
+`, dead, live.URL, slow.URL))
+	for range 4 {
+		if w := do(g, "GET", "/retry/x"); w.Code != 200 {
+			t.Fatalf("GET /retry/x = %d, want 200 after a retry", w.Code)
+		}
+	}
+	if w := do(g, "GET", "/slow/x"); w.Code != http.StatusGatewayTimeout {
+		t.Fatalf("GET /slow/x = %d, want 504", w.Code)
+	}
+	s := scrape(t, g)
+	// Round-robin over [dead, live]: the requests that start on the dead
+	// backend are retried once each.
+	if v := s[`upstream_retries_total{route="retry"}`]; v < 1 {
+		t.Errorf(`upstream_retries_total{route="retry"} = %v, want >= 1`, v)
+	}
+	if v := s[fmt.Sprintf(`upstream_errors_total{backend=%q,kind="connect"}`, dead)]; v < 1 {
+		t.Errorf("connect errors of the dead backend = %v, want >= 1", v)
+	}
+	wantSample(t, s, fmt.Sprintf(`upstream_errors_total{backend=%q,kind="timeout"}`, slow.URL), 1)
+	wantSample(t, s, `http_requests_total{method="GET",route="slow",status="504"}`, 1)
+}
