@@ -114,10 +114,6 @@ func New(o Options) *Gateway {
 	return g
 }
 
-// Lists are the gateway's allow and deny lists (for the admin API's tests and
-// wiring).
-func (g *Gateway) Lists() *edge.Lists { return g.lists }
-
 // ErrClosed is returned by Apply after Close.
 var ErrClosed = errors.New("gateway closed")
 

@@ -9,15 +9,14 @@ import (
 
 // Stable error codes returned in the "error" field of the gateway's JSON answers.
 const (
-	CodeNotFound           = "route_not_found"
-	CodeBadRequest         = "bad_request"
-	CodeBadGateway         = "bad_gateway"
-	CodeUnavailable        = "no_healthy_backend"
-	CodeGatewayTimeout     = "upstream_timeout"
-	CodeInternal           = "internal_error"
-	CodeRequestTooLarge    = "request_too_large"
-	CodeServiceUnavailable = "service_unavailable"
-	CodeURITooLong         = "uri_too_long"
+	CodeNotFound        = "route_not_found"
+	CodeBadRequest      = "bad_request"
+	CodeBadGateway      = "bad_gateway"
+	CodeUnavailable     = "no_healthy_backend"
+	CodeGatewayTimeout  = "upstream_timeout"
+	CodeInternal        = "internal_error"
+	CodeRequestTooLarge = "request_too_large"
+	CodeURITooLong      = "uri_too_long"
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the client.
