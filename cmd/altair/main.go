@@ -4,6 +4,7 @@
 //	altair validate -c FILE                     check a config, report every problem
 //	altair explain [-c FILE] METHOD URL [-H 'Name: value']... [-json]
 //	                                            show how a request would be handled
+//	altair health [-c FILE] [-url URL] [-ready] ask a running gateway; exit 0 if healthy
 //	altair version                              print the version
 package main
 
@@ -43,6 +44,8 @@ Usage:
   altair validate -c FILE           check a config file; exit 1 on any problem
   altair explain [-c FILE] METHOD URL [-H 'Name: value']... [-json]
                                     show the route, middleware chain and upstream a request would reach
+  altair health [-c FILE] [-url URL] [-ready] [-timeout D] [-q]
+                                    query a running gateway's /health (or /ready); exit 0 on 200
   altair version                    print the version
 `
 
@@ -58,6 +61,8 @@ func cli(args []string, stdout, stderr io.Writer, environ []string) int {
 		return validateCmd(args, stdout, stderr, environ)
 	case "explain":
 		return explainCmd(args, stdout, stderr, environ)
+	case "health":
+		return healthCmd(args, stdout, stderr, environ)
 	case "version":
 		fmt.Fprintln(stdout, "altair", fullVersion())
 		return 0
