@@ -43,7 +43,7 @@ type graph struct {
 	metricsMain  http.Handler
 	metricsAdmin http.Handler
 	auth         *auth.Authenticator
-	edgeStats    func() edgeStats
+	edgeStats    func() EdgeStats
 	// identityHeaders are the headers the gateway itself sets from verified
 	// credentials (jwt.claim_headers, forward-auth copy_headers). A client's
 	// own copies are removed on every route, not only on routes with auth,
@@ -55,7 +55,7 @@ func emptyGraph() *graph {
 	rt, _ := router.New(nil)
 	gr := &graph{cfg: &config.Config{}, router: rt, byName: map[string]*upstream.Pool{},
 		security: middleware.NewSecurityHeaders(config.SecurityHeaders{Disabled: true}),
-		admin:    admin.New(admin.Options{}), edgeStats: func() edgeStats { return edgeStats{} }}
+		admin:    admin.New(admin.Options{}), edgeStats: func() EdgeStats { return EdgeStats{} }}
 	gr.entry = http.HandlerFunc(gr.dispatch)
 	return gr
 }
@@ -212,8 +212,8 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		}
 	}
 	lists, limiter := d.lists, d.limiter
-	g.edgeStats = func() edgeStats {
-		st := edgeStats{
+	g.edgeStats = func() EdgeStats {
+		st := EdgeStats{
 			AllowEntries:  len(lists.Entries(edge.Allow)),
 			DenyEntries:   len(lists.Entries(edge.Deny)),
 			RateLimitKeys: limiter.Len(),

@@ -78,6 +78,8 @@ type Gateway struct {
 	// once; none counts requests that matched no route.
 	metrics *metrics
 	none    *requestMetrics
+	// connections mirrors active_connections for Snapshot.
+	connections atomic.Int64
 }
 
 // New returns a Gateway with an empty graph: every request gets a 404 until

@@ -214,8 +214,10 @@ func (m *metrics) route(name string) *requestMetrics {
 func (g *Gateway) ConnState(_ net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateNew:
+		g.connections.Add(1)
 		g.metrics.connections.Inc()
 	case http.StateClosed, http.StateHijacked:
+		g.connections.Add(-1)
 		g.metrics.connections.Dec()
 	}
 }

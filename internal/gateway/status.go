@@ -83,18 +83,8 @@ type statsReport struct {
 	Responses  map[string]uint64     `json:"responses"`
 	Routes     []routeStats          `json:"routes"`
 	Upstreams  []upstream.PoolStatus `json:"upstreams"`
-	Edge       edgeStats             `json:"edge"`
-	Reloads    reloadStats           `json:"config_reloads"`
-}
-
-// edgeStats summarises the edge guard's state.
-type edgeStats struct {
-	AllowEntries  int    `json:"allow_entries"`
-	DenyEntries   int    `json:"deny_entries"`
-	BlockedIPs    int    `json:"blocked_ips"`
-	BlocksTotal   uint64 `json:"blocks_total"`
-	RateLimitKeys int    `json:"rate_limit_keys"`
-	AdminAPI      bool   `json:"admin_api"`
+	Edge       EdgeStats             `json:"edge"`
+	Reloads    ReloadStats           `json:"config_reloads"`
 }
 
 type routeStats struct {
@@ -106,51 +96,45 @@ type routeStats struct {
 	Responses   map[string]uint64 `json:"responses"`
 }
 
-type reloadStats struct {
-	Success   uint64 `json:"success"`
-	Failure   uint64 `json:"failure"`
-	LastError string `json:"last_error,omitempty"`
+// ClassNames names the indexes of the Responses arrays of a Snapshot:
+// status/100, with 0 for anything out of range.
+var ClassNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func classMap(c [6]uint64) map[string]uint64 {
+	m := map[string]uint64{}
+	for i, n := range c {
+		if n > 0 {
+			m[ClassNames[i]] = n
+		}
+	}
+	return m
 }
 
-var classNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
-
 func (g *Gateway) serveStats(w http.ResponseWriter, r *http.Request, gr *graph) {
+	s := g.snapshot(gr, false)
 	rep := statsReport{
-		Version:    g.version,
-		Uptime:     g.uptime(),
-		Algorithm:  gr.cfg.Defaults.LoadBalancing,
-		RouteCount: len(gr.routes),
-		Responses:  map[string]uint64{},
-		Routes:     []routeStats{},
-		Upstreams:  []upstream.PoolStatus{},
-		Reloads:    reloadStats{Success: g.reloadsOK.Load(), Failure: g.reloadsBad.Load()},
-		Edge:       gr.edgeStats(),
+		Version:    s.Version,
+		Uptime:     s.Uptime.Seconds(),
+		Algorithm:  s.Algorithm,
+		RouteCount: len(s.Routes),
+		Requests:   s.Requests,
+		InFlight:   s.InFlight,
+		Responses:  classMap(s.Responses),
+		Routes:     make([]routeStats, 0, len(s.Routes)),
+		Upstreams:  s.Upstreams,
+		Edge:       s.Edge,
+		Reloads:    s.Reloads,
 	}
-	if e := g.lastError.Load(); e != nil {
-		rep.Reloads.LastError = *e
-	}
-	for _, rt := range gr.routes {
-		c := rt.counters
-		rs := routeStats{Name: rt.name, Upstream: rt.pool.Name(), RequireAuth: rt.cfg.RequireAuth,
-			Requests: c.requests.Load(), InFlight: c.inFlight.Load(), Responses: map[string]uint64{}}
-		for i := range c.classes {
-			if n := c.classes[i].Load(); n > 0 {
-				rs.Responses[classNames[i]] = n
-				rep.Responses[classNames[i]] += n
-			}
-		}
-		rep.Requests += rs.Requests
-		rep.InFlight += rs.InFlight
-		rep.Routes = append(rep.Routes, rs)
-	}
-	for _, p := range gr.pools {
-		rep.Upstreams = append(rep.Upstreams, p.Status())
+	for _, rs := range s.Routes {
+		rep.Routes = append(rep.Routes, routeStats{Name: rs.Name, Upstream: rs.Upstream,
+			RequireAuth: rs.RequireAuth, Requests: rs.Requests, InFlight: rs.InFlight,
+			Responses: classMap(rs.Responses)})
 	}
 	writeJSON(w, r, http.StatusOK, rep)
 }
 
 func (g *Gateway) uptime() float64 {
-	return float64(g.now().Sub(g.started).Round(time.Millisecond)) / float64(time.Second)
+	return g.now().Sub(g.started).Round(time.Millisecond).Seconds()
 }
 
 func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
