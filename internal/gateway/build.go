@@ -19,6 +19,7 @@ import (
 	"github.com/altair-gateway/altair/internal/middleware"
 	"github.com/altair-gateway/altair/internal/observe"
 	"github.com/altair-gateway/altair/internal/router"
+	"github.com/altair-gateway/altair/internal/stats"
 	"github.com/altair-gateway/altair/internal/upstream"
 )
 
@@ -43,7 +44,7 @@ type graph struct {
 	metricsMain  http.Handler
 	metricsAdmin http.Handler
 	auth         *auth.Authenticator
-	edgeStats    func() EdgeStats
+	edgeStats    func() stats.Edge
 	// identityHeaders are the headers the gateway itself sets from verified
 	// credentials (jwt.claim_headers, forward-auth copy_headers). A client's
 	// own copies are removed on every route, not only on routes with auth,
@@ -55,7 +56,7 @@ func emptyGraph() *graph {
 	rt, _ := router.New(nil)
 	gr := &graph{cfg: &config.Config{}, router: rt, byName: map[string]*upstream.Pool{},
 		security: middleware.NewSecurityHeaders(config.SecurityHeaders{Disabled: true}),
-		admin:    admin.New(admin.Options{}), edgeStats: func() EdgeStats { return EdgeStats{} }}
+		admin:    admin.New(admin.Options{}), edgeStats: func() stats.Edge { return stats.Edge{} }}
 	gr.entry = http.HandlerFunc(gr.dispatch)
 	return gr
 }
@@ -212,8 +213,8 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		}
 	}
 	lists, limiter := d.lists, d.limiter
-	g.edgeStats = func() EdgeStats {
-		st := EdgeStats{
+	g.edgeStats = func() stats.Edge {
+		st := stats.Edge{
 			AllowEntries:  len(lists.Entries(edge.Allow)),
 			DenyEntries:   len(lists.Entries(edge.Deny)),
 			RateLimitKeys: limiter.Len(),

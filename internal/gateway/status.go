@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/altair-gateway/altair/internal/stats"
 	"github.com/altair-gateway/altair/internal/upstream"
 )
 
@@ -83,8 +84,8 @@ type statsReport struct {
 	Responses  map[string]uint64     `json:"responses"`
 	Routes     []routeStats          `json:"routes"`
 	Upstreams  []upstream.PoolStatus `json:"upstreams"`
-	Edge       EdgeStats             `json:"edge"`
-	Reloads    ReloadStats           `json:"config_reloads"`
+	Edge       stats.Edge             `json:"edge"`
+	Reloads    stats.Reloads           `json:"config_reloads"`
 }
 
 type routeStats struct {
@@ -96,15 +97,11 @@ type routeStats struct {
 	Responses   map[string]uint64 `json:"responses"`
 }
 
-// ClassNames names the indexes of the Responses arrays of a Snapshot:
-// status/100, with 0 for anything out of range.
-var ClassNames = [6]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
-
 func classMap(c [6]uint64) map[string]uint64 {
 	m := map[string]uint64{}
 	for i, n := range c {
 		if n > 0 {
-			m[ClassNames[i]] = n
+			m[stats.ClassNames[i]] = n
 		}
 	}
 	return m
