@@ -234,7 +234,8 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	glog := observe.Subsystem(logger, observe.SubsystemGateway)
 	startProfiler(logger)
 
-	gw := gateway.New(gateway.Options{Logger: logger, Version: version, AdminListen: cfg.Admin.Listen})
+	gw := gateway.New(gateway.Options{Logger: logger, Version: version, AdminListen: cfg.Admin.Listen,
+		AccessLog: stderr, LogFormat: cfg.Log.Format})
 	defer gw.Close()
 	if err := gw.Apply(cfg); err != nil {
 		fmt.Fprintln(stderr, "altair: invalid config:")

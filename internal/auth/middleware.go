@@ -12,6 +12,7 @@ import (
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
+	"github.com/altair-gateway/altair/internal/observe"
 )
 
 // Error codes of the auth step's own answers, in the "error" field.
@@ -264,6 +265,9 @@ func (ra *routeAuth) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ra.log.Enabled(r.Context(), slog.LevelDebug) {
 		ra.log.Debug("authenticated", "method", p.Method, "name", p.Name,
 			"request_id", r.Header.Get(httperr.RequestIDHeader))
+	}
+	if rec := observe.RecordOf(w); rec != nil {
+		rec.User = p.Name
 	}
 	ra.next.ServeHTTP(w, r.WithContext(identity.WithPrincipal(r.Context(), p)))
 }

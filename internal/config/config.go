@@ -90,6 +90,26 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is json or text. Default json.
 	Format string `yaml:"format"`
+	// Access configures the access log: one line per proxied request.
+	Access AccessLog `yaml:"access"`
+}
+
+// AccessLog configures the access log. Its lines go to the same output as
+// the other logs, in the same format, with subsystem "access".
+type AccessLog struct {
+	// Disabled turns the access log off. Default false.
+	Disabled bool `yaml:"disabled"`
+	// Sample is the share (0..1) of requests logged; responses with a 5xx
+	// status are always logged. Default 1 (every request).
+	Sample *float64 `yaml:"sample"`
+}
+
+// SampleRate is Sample, or 1 when unset.
+func (a AccessLog) SampleRate() float64 {
+	if a.Sample == nil {
+		return 1
+	}
+	return *a.Sample
 }
 
 // Defaults are inherited by every upstream and route that leaves a field unset

@@ -100,6 +100,9 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	if c.Log.Format != "" {
 		v.check("log.format", checkOneOf(c.Log.Format, logFormats()))
 	}
+	if r := c.Log.Access.Sample; r != nil && !(*r >= 0 && *r <= 1) {
+		v.add("log.access.sample", "must be between 0 and 1, got %v", *r)
+	}
 	v.count("server.max_uri_bytes", int64(s.MaxURIBytes))
 	v.count("server.max_body_bytes", s.MaxBodyBytes)
 	v.security()

@@ -30,6 +30,8 @@ func TestLoadProblems(t *testing.T) {
 		{"trusted proxy", "server:\n  trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n", "server.trusted_proxies[1]", "trusted_proxies", `invalid CIDR or IP "10.0.0.0/33"`},
 		{"log level", "log:\n  level: verbose\n", "log.level", "level:", `invalid value "verbose"`},
 		{"log format", "log:\n  format: xml\n", "log.format", "format:", `want one of "json", "text"`},
+		{"access log sample", "log:\n  access:\n    sample: 1.5\n", "log.access.sample", "sample:", "between 0 and 1"},
+		{"access log sample negative", "log:\n  access:\n    sample: -0.1\n", "log.access.sample", "sample:", "between 0 and 1"},
 
 		// defaults and upstreams
 		{"load balancing", "defaults:\n  load_balancing: random\n", "defaults.load_balancing", "load_balancing", `invalid value "random"`},

@@ -11,6 +11,7 @@ import (
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
+	"github.com/altair-gateway/altair/internal/observe"
 )
 
 // Stable error codes of the edge's answers (the "error" field of the JSON
@@ -118,6 +119,9 @@ func (g *Guard) Wrap(next http.Handler) http.Handler {
 
 func (g *Guard) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	ip := g.rv.ClientIP(r)
+	if rec := observe.RecordOf(w); rec != nil {
+		rec.ClientIP = ip
+	}
 	ctx := identity.WithClientIP(r.Context(), ip)
 	if g.lists.Allowed(ip) {
 		next.ServeHTTP(w, r.WithContext(context.WithValue(ctx, allowListedKey{}, true)))

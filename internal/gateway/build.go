@@ -45,6 +45,10 @@ type graph struct {
 	metricsAdmin http.Handler
 	auth         *auth.Authenticator
 	edgeStats    func() stats.Edge
+	// accessLog and accessSample are log.access: whether requests are
+	// logged, and the share of non-5xx requests that are.
+	accessLog    bool
+	accessSample float64
 	// identityHeaders are the headers the gateway itself sets from verified
 	// credentials (jwt.claim_headers, forward-auth copy_headers). A client's
 	// own copies are removed on every route, not only on routes with auth,
@@ -99,6 +103,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	g := &graph{cfg: cfg, byName: make(map[string]*upstream.Pool, len(cfg.Upstreams))}
 	g.security = middleware.NewSecurityHeaders(cfg.SecurityHeaders)
 	g.maxURI = cfg.Server.MaxURIBytes
+	g.accessLog, g.accessSample = !cfg.Log.Access.Disabled, cfg.Log.Access.SampleRate()
 
 	authn, err := auth.New(cfg.Auth, auth.Options{Logger: observe.Subsystem(logger, observe.SubsystemAuth), Now: d.now})
 	if err != nil {

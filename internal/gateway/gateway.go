@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -37,6 +39,11 @@ type Options struct {
 	// AdminListen is admin.listen as it was at start: "" serves the admin API
 	// on the main listener. Listeners are not moved by a reload.
 	AdminListen string
+	// AccessLog receives access-log lines (log.access) in LogFormat; nil
+	// turns the access log off whatever the config says.
+	AccessLog io.Writer
+	// LogFormat is log.format as it was at start: json or text.
+	LogFormat string
 }
 
 // Gateway is the live http.Handler of the gateway. Its graph is replaced as a
@@ -80,6 +87,8 @@ type Gateway struct {
 	none    *requestMetrics
 	// connections mirrors active_connections for Snapshot.
 	connections atomic.Int64
+	// access writes access-log lines; nil when Options.AccessLog was nil.
+	access *observe.AccessLog
 }
 
 // New returns a Gateway with an empty graph: every request gets a 404 until
@@ -107,6 +116,9 @@ func New(o Options) *Gateway {
 		blocker:     edge.NewBlocker(o.Now),
 		limiter:     edge.NewLocalLimiter(o.Now),
 		inFlight:    edge.NewInFlightCounts(),
+	}
+	if o.AccessLog != nil {
+		g.access = observe.NewAccessLog(o.AccessLog, o.LogFormat)
 	}
 	g.metrics = newMetrics(g)
 	g.none = g.metrics.route(routeNone)
@@ -205,6 +217,9 @@ func (g *Gateway) Close() {
 	g.cancel()
 	g.current.Load().close()
 	g.bg.Wait()
+	if g.access != nil {
+		g.access.Close()
+	}
 }
 
 // ServeHTTP handles one client request on the graph that is live when it starts.
@@ -262,15 +277,14 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, gr *graph) {
 // or "none".
 func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) {
 	sw := statusWriters.Get().(*statusWriter)
-	sw.ResponseWriter, sw.status, sw.metrics = w, 0, nil
+	sw.ResponseWriter, sw.status, sw.metrics, sw.bytes = w, 0, nil, 0
+	sw.rec.Reset()
 	start := g.now()
 	// Deferred, so a response the proxy aborts mid-body (it panics with
 	// http.ErrAbortHandler) is counted too.
 	defer func() {
 		d := g.now().Sub(start)
 		status, rm := sw.status, sw.metrics
-		sw.ResponseWriter, sw.metrics = nil, nil
-		statusWriters.Put(sw)
 		if status == 0 {
 			status = 499 // the handler wrote nothing: the client went away
 		}
@@ -278,6 +292,15 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 			rm = g.none
 		}
 		rm.observe(r.Method, status, d)
+		if g.access != nil && gr.accessLog && (status >= 500 || gr.accessSample >= 1 || rand.Float64() < gr.accessSample) {
+			g.access.Log(&observe.AccessEntry{
+				Time: start, RequestID: r.Header.Get(httperr.RequestIDHeader),
+				Method: r.Method, Host: r.Host, Path: r.URL.Path, Route: rm.route,
+				Status: status, Bytes: sw.bytes, Duration: d, Record: &sw.rec,
+			})
+		}
+		sw.ResponseWriter, sw.metrics = nil, nil
+		statusWriters.Put(sw)
 	}()
 	gr.entry.ServeHTTP(sw, r)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/identity"
 	"github.com/altair-gateway/altair/internal/middleware"
+	"github.com/altair-gateway/altair/internal/observe"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/upstream"
 )
@@ -334,8 +335,13 @@ func (rt *route) describe() []string {
 type statusWriter struct {
 	http.ResponseWriter
 	status  int
+	bytes   int64           // body bytes written
 	metrics *requestMetrics // the matched route's, set by route.serve
+	rec     observe.Record  // filled in by the edge, auth and the proxy
 }
+
+// Record implements observe.Recorder.
+func (w *statusWriter) Record() *observe.Record { return &w.rec }
 
 var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
@@ -350,7 +356,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
 }
 
 // Flush lets ReverseProxy flush streaming responses without a type switch.

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -77,4 +76,3 @@ func sumHistograms(vec *prometheus.HistogramVec) stats.Histogram {
 	}
 	return h
 }
-

@@ -84,8 +84,8 @@ type statsReport struct {
 	Responses  map[string]uint64     `json:"responses"`
 	Routes     []routeStats          `json:"routes"`
 	Upstreams  []upstream.PoolStatus `json:"upstreams"`
-	Edge       stats.Edge             `json:"edge"`
-	Reloads    stats.Reloads           `json:"config_reloads"`
+	Edge       stats.Edge            `json:"edge"`
+	Reloads    stats.Reloads         `json:"config_reloads"`
 }
 
 type routeStats struct {

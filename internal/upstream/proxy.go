@@ -19,6 +19,7 @@ import (
 
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
+	"github.com/altair-gateway/altair/internal/observe"
 )
 
 // RouteOptions configure the proxy handler of one route.
@@ -142,6 +143,9 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel(nil)
 	st := &reqState{inbound: r.Context(), cancel: cancel}
 	defer st.stopTimer()
+	if rec := observe.RecordOf(w); rec != nil {
+		defer func() { rec.Backend, rec.Attempts = st.backend, st.attempts }()
+	}
 	h.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
 }
 
