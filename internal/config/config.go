@@ -6,7 +6,10 @@
 // and line of the offending key.
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Config is the whole gateway configuration after defaults, the YAML file and the
 // environment have been merged.
@@ -19,6 +22,8 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `yaml:"metrics"`
+	// Tracing configures OpenTelemetry tracing (OTLP export).
+	Tracing Tracing `yaml:"tracing"`
 	// Edge configures the checks that run before routing.
 	Edge Edge `yaml:"edge"`
 	// SecurityHeaders are set on every response; routes may override them.
@@ -82,6 +87,55 @@ type Metrics struct {
 	// behind the token. It needs admin.token. Default false: served on the
 	// main listener to anyone who can reach it.
 	OnAdmin bool `yaml:"on_admin"`
+}
+
+// Tracing configures OpenTelemetry tracing. It is read once at start (a
+// reload does not change it). The standard OTEL_* environment variables win
+// over the file: OTEL_EXPORTER_OTLP_ENDPOINT (or _TRACES_ENDPOINT) turns it
+// on, OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none turns it off.
+type Tracing struct {
+	// Enabled turns tracing on. Default false, or true when an OTLP endpoint
+	// is set by the environment.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is the OTLP base URL, e.g. http://collector:4318 for
+	// http/protobuf or http://collector:4317 for grpc
+	// (OTEL_EXPORTER_OTLP_ENDPOINT). For http/protobuf, /v1/traces is
+	// appended. Default: the protocol's default on localhost.
+	Endpoint string `yaml:"endpoint"`
+	// TracesEndpoint is the full URL of the traces endpoint, used as given
+	// (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT). It wins over Endpoint.
+	TracesEndpoint string `yaml:"traces_endpoint"`
+	// Protocol is http/protobuf or grpc (OTEL_EXPORTER_OTLP_PROTOCOL,
+	// OTEL_EXPORTER_OTLP_TRACES_PROTOCOL). Default http/protobuf.
+	Protocol string `yaml:"protocol"`
+	// SampleRatio is the share (0..1) of new traces sampled; a request that
+	// arrives with a sampled traceparent is always traced (parent-based).
+	// (OTEL_TRACES_SAMPLER_ARG.) Default 1.
+	SampleRatio *float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute
+	// (OTEL_SERVICE_NAME). Default "altair".
+	ServiceName string `yaml:"service_name"`
+}
+
+// Ratio is SampleRatio, or 1 when unset.
+func (t Tracing) Ratio() float64 {
+	if t.SampleRatio == nil {
+		return 1
+	}
+	return *t.SampleRatio
+}
+
+// URL is the traces endpoint to export to: TracesEndpoint as given, else
+// Endpoint with /v1/traces appended for http/protobuf, else "" (the
+// exporter's default).
+func (t Tracing) URL() string {
+	if t.TracesEndpoint != "" {
+		return t.TracesEndpoint
+	}
+	if t.Endpoint == "" || t.Protocol == "grpc" {
+		return t.Endpoint
+	}
+	return strings.TrimSuffix(t.Endpoint, "/") + "/v1/traces"
 }
 
 // Log configures logging.

@@ -134,6 +134,8 @@ func (c *Config) ApplyDefaults() {
 
 	setString(&c.Log.Level, defaultLogLevel)
 	setString(&c.Log.Format, defaultLogFormat)
+	setString(&c.Tracing.Protocol, "http/protobuf")
+	setString(&c.Tracing.ServiceName, "altair")
 	setString(&c.Metrics.Path, defaultMetricsPath)
 
 	d := &c.Edge.DDoS

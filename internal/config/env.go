@@ -33,6 +33,16 @@ const (
 	envMaxBurstSize          = "MAX_BURST_SIZE"
 	envDDoSThreshold         = "DDOS_THRESHOLD"
 	envBlockDuration         = "BLOCK_DURATION"
+
+	// OpenTelemetry's standard variables.
+	envOTLPEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	envOTLPTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	envOTLPProtocol       = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	envOTLPTracesProtocol = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+	envOTelServiceName    = "OTEL_SERVICE_NAME"
+	envOTelSamplerArg     = "OTEL_TRACES_SAMPLER_ARG"
+	envOTelSDKDisabled    = "OTEL_SDK_DISABLED"
+	envOTelTracesExporter = "OTEL_TRACES_EXPORTER"
 )
 
 // parseEnviron turns "KEY=value" entries into a map; a later entry for the same
@@ -168,6 +178,7 @@ func applySecurityEnv(c *Config, env map[string]string) Problems {
 			c.Auth.JWT.Secret = v
 		}
 	}
+	applyOTelEnv(&c.Tracing, env, bad)
 	if v, ok := lookup(env, envAdminToken); ok {
 		if err := CheckSecret("token", v); err != nil {
 			bad(envAdminToken, err)
@@ -542,4 +553,54 @@ func routeNameFromPrefix(prefix string) string {
 		return "root"
 	}
 	return strings.ToLower(strings.ReplaceAll(s, "/", "-"))
+}
+
+// applyOTelEnv applies OpenTelemetry's standard variables to t: an endpoint
+// turns tracing on; OTEL_SDK_DISABLED=true and OTEL_TRACES_EXPORTER=none turn
+// it off, whatever else is set.
+func applyOTelEnv(t *Tracing, env map[string]string, bad func(string, error)) {
+	for _, e := range []struct {
+		name string
+		dst  *string
+	}{{envOTLPEndpoint, &t.Endpoint}, {envOTLPTracesEndpoint, &t.TracesEndpoint}} {
+		if v, ok := lookup(env, e.name); ok {
+			if err := checkOTLPURL(v); err != nil {
+				bad(e.name, err)
+				continue
+			}
+			*e.dst, t.Enabled = v, true
+		}
+	}
+	for _, name := range []string{envOTLPProtocol, envOTLPTracesProtocol} { // the specific one wins
+		if v, ok := lookup(env, name); ok {
+			if err := checkOneOf(v, otlpProtocols()); err != nil {
+				bad(name, err)
+			} else {
+				t.Protocol = v
+			}
+		}
+	}
+	if v, ok := lookup(env, envOTelServiceName); ok {
+		t.ServiceName = v
+	}
+	if v, ok := lookup(env, envOTelSamplerArg); ok {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(r >= 0 && r <= 1) {
+			bad(envOTelSamplerArg, fmt.Errorf("must be a number between 0 and 1, got %q", v))
+		} else {
+			t.SampleRatio = &r
+		}
+	}
+	if v, ok := lookup(env, envOTelSDKDisabled); ok && strings.EqualFold(v, "true") {
+		t.Enabled = false
+	}
+	if v, ok := lookup(env, envOTelTracesExporter); ok {
+		switch strings.ToLower(v) {
+		case "none":
+			t.Enabled = false
+		case "otlp":
+		default:
+			bad(envOTelTracesExporter, fmt.Errorf("only otlp and none are supported, got %q", v))
+		}
+	}
 }

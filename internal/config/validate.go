@@ -103,6 +103,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	if r := c.Log.Access.Sample; r != nil && !(*r >= 0 && *r <= 1) {
 		v.add("log.access.sample", "must be between 0 and 1, got %v", *r)
 	}
+	v.tracing(&c.Tracing)
 	v.count("server.max_uri_bytes", int64(s.MaxURIBytes))
 	v.count("server.max_body_bytes", s.MaxBodyBytes)
 	v.security()
@@ -648,4 +649,30 @@ func (v *validator) metrics() {
 	if m.OnAdmin && v.c.Admin.Token == "" {
 		v.add("metrics.on_admin", "needs admin.token (ADMIN_TOKEN): the metrics would be served to no one")
 	}
+}
+
+func (v *validator) tracing(t *Tracing) {
+	if t.Protocol != "" {
+		v.check("tracing.protocol", checkOneOf(t.Protocol, otlpProtocols()))
+	}
+	if t.Endpoint != "" {
+		v.check("tracing.endpoint", checkOTLPURL(t.Endpoint))
+	}
+	if t.TracesEndpoint != "" {
+		v.check("tracing.traces_endpoint", checkOTLPURL(t.TracesEndpoint))
+	}
+	if r := t.SampleRatio; r != nil && !(*r >= 0 && *r <= 1) {
+		v.add("tracing.sample_ratio", "must be between 0 and 1, got %v", *r)
+	}
+}
+
+func otlpProtocols() []string { return []string{"http/protobuf", "grpc"} }
+
+// checkOTLPURL accepts an http or https URL with a host.
+func checkOTLPURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("invalid OTLP endpoint %q: want an http:// or https:// URL with a host", s)
+	}
+	return nil
 }

@@ -31,6 +31,9 @@ func TestLoadProblems(t *testing.T) {
 		{"log level", "log:\n  level: verbose\n", "log.level", "level:", `invalid value "verbose"`},
 		{"log format", "log:\n  format: xml\n", "log.format", "format:", `want one of "json", "text"`},
 		{"access log sample", "log:\n  access:\n    sample: 1.5\n", "log.access.sample", "sample:", "between 0 and 1"},
+		{"tracing protocol", "tracing:\n  protocol: thrift\n", "tracing.protocol", "protocol:", `invalid value "thrift"`},
+		{"tracing endpoint", "tracing:\n  endpoint: collector:4317\n", "tracing.endpoint", "endpoint:", "invalid OTLP endpoint"},
+		{"tracing ratio", "tracing:\n  sample_ratio: 3\n", "tracing.sample_ratio", "sample_ratio:", "between 0 and 1"},
 		{"access log sample negative", "log:\n  access:\n    sample: -0.1\n", "log.access.sample", "sample:", "between 0 and 1"},
 
 		// defaults and upstreams

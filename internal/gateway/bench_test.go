@@ -2,10 +2,16 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/observe"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, so the benchmark
@@ -22,7 +28,39 @@ func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 // BenchmarkGatewayProxy measures one proxied request through the whole
 // in-process handler path: request id, path cleaning, routing, route handler,
 // balancer and reverse proxy to a real loopback backend answering 1 KiB.
-func BenchmarkGatewayProxy(b *testing.B) {
+func BenchmarkGatewayProxy(b *testing.B) { benchProxy(b, Options{}) }
+
+// BenchmarkGatewayProxyObserved is BenchmarkGatewayProxy with the access log
+// on (to a discarding writer) and with tracing: on but sampling nothing
+// ("unsampled": what tracing costs a request that is not traced), and
+// sampling everything to a loopback OTLP receiver ("sampled").
+func BenchmarkGatewayProxyObserved(b *testing.B) {
+	b.Run("access-log", func(b *testing.B) {
+		benchProxy(b, Options{AccessLog: io.Discard, LogFormat: "json"})
+	})
+	for _, tc := range []struct {
+		name  string
+		ratio float64
+	}{{"tracing-unsampled", 0}, {"tracing-sampled", 1}} {
+		b.Run(tc.name, func(b *testing.B) {
+			sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+			}))
+			defer sink.Close()
+			ratio := tc.ratio
+			tr, err := observe.NewTracer(context.Background(), config.Tracing{Enabled: true,
+				Endpoint: sink.URL, Protocol: "http/protobuf", ServiceName: "bench", SampleRatio: &ratio},
+				"bench", slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = tr.Shutdown(context.Background()) }()
+			benchProxy(b, Options{Tracer: tr})
+		})
+	}
+}
+
+func benchProxy(b *testing.B, o Options) {
 	body := bytes.Repeat([]byte("x"), 1024)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -30,7 +68,7 @@ func BenchmarkGatewayProxy(b *testing.B) {
 	}))
 	defer backend.Close()
 
-	g := New(Options{})
+	g := New(o)
 	defer g.Close()
 	if err := g.Apply(load(b, quiet+fmt.Sprintf(`
 routes:

@@ -75,6 +75,7 @@ type buildDeps struct {
 	limiter  *edge.LocalLimiter
 	inFlight *edge.InFlightCounts // nil: counts of the graph's own
 	metrics  *metrics             // nil: nothing counted or served (validate, explain)
+	tracer   *observe.Tracer      // nil: tracing off
 	// adminOnMain: the admin API is served on the main listener (admin.listen
 	// was empty at start; the listener layout does not change on reload).
 	adminOnMain bool
@@ -177,6 +178,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 			limiter = countingLimiter{Limiter: d.limiter, refused: d.metrics.rateLimited.WithLabelValues(rc.Name)}
 			rt.onRetry = d.metrics.retries.WithLabelValues(rc.Name).Inc
 		}
+		rt.tracer = d.tracer
 		if authn != nil {
 			problems = append(problems, rt.buildChain(cfg, i, authn, limiter)...)
 		}

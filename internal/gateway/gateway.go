@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/httperr"
@@ -44,6 +46,8 @@ type Options struct {
 	AccessLog io.Writer
 	// LogFormat is log.format as it was at start: json or text.
 	LogFormat string
+	// Tracer makes request and upstream spans; nil: tracing off.
+	Tracer *observe.Tracer
 }
 
 // Gateway is the live http.Handler of the gateway. Its graph is replaced as a
@@ -89,6 +93,7 @@ type Gateway struct {
 	connections atomic.Int64
 	// access writes access-log lines; nil when Options.AccessLog was nil.
 	access *observe.AccessLog
+	tracer *observe.Tracer // nil: tracing off
 }
 
 // New returns a Gateway with an empty graph: every request gets a 404 until
@@ -116,6 +121,7 @@ func New(o Options) *Gateway {
 		blocker:     edge.NewBlocker(o.Now),
 		limiter:     edge.NewLocalLimiter(o.Now),
 		inFlight:    edge.NewInFlightCounts(),
+		tracer:      o.Tracer,
 	}
 	if o.AccessLog != nil {
 		g.access = observe.NewAccessLog(o.AccessLog, o.LogFormat)
@@ -150,6 +156,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		limiter:  g.limiter,
 		inFlight: g.inFlight,
 		metrics:  g.metrics,
+		tracer:   g.tracer,
 
 		adminOnMain: g.adminListen == "",
 	})
@@ -280,6 +287,10 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 	sw.ResponseWriter, sw.status, sw.metrics, sw.bytes = w, 0, nil, 0
 	sw.rec.Reset()
 	start := g.now()
+	var span trace.Span
+	if g.tracer != nil {
+		r, span = g.tracer.StartRequest(r)
+	}
 	// Deferred, so a response the proxy aborts mid-body (it panics with
 	// http.ErrAbortHandler) is counted too.
 	defer func() {
@@ -292,12 +303,17 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 			rm = g.none
 		}
 		rm.observe(r.Method, status, d)
+		if span != nil {
+			g.tracer.EndRequest(span, rm.route, status, &sw.rec)
+		}
 		if g.access != nil && gr.accessLog && (status >= 500 || gr.accessSample >= 1 || rand.Float64() < gr.accessSample) {
-			g.access.Log(&observe.AccessEntry{
+			sw.entry = observe.AccessEntry{
 				Time: start, RequestID: r.Header.Get(httperr.RequestIDHeader),
 				Method: r.Method, Host: r.Host, Path: r.URL.Path, Route: rm.route,
 				Status: status, Bytes: sw.bytes, Duration: d, Record: &sw.rec,
-			})
+			}
+			g.access.Log(&sw.entry)
+			sw.entry = observe.AccessEntry{}
 		}
 		sw.ResponseWriter, sw.metrics = nil, nil
 		statusWriters.Put(sw)

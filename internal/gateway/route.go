@@ -39,6 +39,7 @@ type route struct {
 	timeout          time.Duration
 	counters         *routeCounters
 	onRetry          func() // nil: retries not counted
+	tracer           *observe.Tracer
 }
 
 // routeCounters are a route's request counters; they survive reloads for routes
@@ -105,6 +106,7 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 		RewriteRequest: requestHeaderOps(rc.RequestHeaders),
 		ModifyResponse: chainModify(mods),
 		OnRetry:        rt.onRetry,
+		Tracer:         rt.tracer,
 	})
 
 	// Built from the inside out; steps lists them outside in.
@@ -338,6 +340,7 @@ type statusWriter struct {
 	bytes   int64           // body bytes written
 	metrics *requestMetrics // the matched route's, set by route.serve
 	rec     observe.Record  // filled in by the edge, auth and the proxy
+	entry   observe.AccessEntry
 }
 
 // Record implements observe.Recorder.

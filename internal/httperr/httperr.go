@@ -20,7 +20,7 @@ const (
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the client.
-const RequestIDHeader = "X-Request-ID"
+const RequestIDHeader = "X-Request-Id" // canonical form: Header.Get and Set then allocate nothing
 
 // Write answers with status and a JSON body {"error": code, "status": status,
 // "request_id": id}. The request id is read from the request's X-Request-ID header,

@@ -40,6 +40,9 @@ type RouteOptions struct {
 	// OnRetry, if set, is called for every retry attempt of the route (the
 	// route's retry counter, resolved once when the route is built).
 	OnRetry func()
+	// Tracer, if set, makes a client span per attempt and propagates the
+	// trace to the backend (traceparent, baggage).
+	Tracer *observe.Tracer
 }
 
 // drainLimit bounds how much of a discarded response body is read so that its
@@ -233,7 +236,15 @@ func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 			h.opts.OnRetry()
 		}
 		start := p.now()
-		resp, err := p.attempt(ctx, out, b, body)
+		var resp *http.Response
+		var err error
+		if h.opts.Tracer != nil {
+			actx, span := h.opts.Tracer.StartAttempt(ctx, out, b.name, attempt)
+			resp, err = p.attempt(actx, out, b, body)
+			span.End(resp, err)
+		} else {
+			resp, err = p.attempt(ctx, out, b, body)
+		}
 		if attempt > 1 {
 			ps.retries.Add(-1)
 		}
