@@ -310,6 +310,13 @@ routes:
 	if st.RouteCount != 2 || st.Algorithm != "least-conn" || len(st.Upstreams) != 2 {
 		t.Errorf("stats = %+v, want 2 routes, least-conn, 2 upstreams", st)
 	}
+	// quiet turns rate limiting and DDoS protection off; the rest is default.
+	for k, want := range map[string]bool{"rate_limit": false, "ddos_protection": false, "security_headers": true,
+		"cors": true, "jwt": false, "admin_api": false, "metrics": true, "access_log": false, "tracing": false} {
+		if got, ok := st.Features[k]; !ok || got != want {
+			t.Errorf("stats features[%s] = %v (present %v), want %v", k, got, ok, want)
+		}
+	}
 
 	w := do(g, "GET", "/health")
 	var h healthReport

@@ -86,6 +86,7 @@ type statsReport struct {
 	Upstreams  []upstream.PoolStatus `json:"upstreams"`
 	Edge       stats.Edge            `json:"edge"`
 	Reloads    stats.Reloads         `json:"config_reloads"`
+	Features   map[string]bool       `json:"features"`
 }
 
 type routeStats struct {
@@ -121,6 +122,7 @@ func (g *Gateway) serveStats(w http.ResponseWriter, r *http.Request, gr *graph) 
 		Upstreams:  s.Upstreams,
 		Edge:       s.Edge,
 		Reloads:    s.Reloads,
+		Features:   g.features(gr),
 	}
 	for _, rs := range s.Routes {
 		rep.Routes = append(rep.Routes, routeStats{Name: rs.Name, Upstream: rs.Upstream,
@@ -128,6 +130,27 @@ func (g *Gateway) serveStats(w http.ResponseWriter, r *http.Request, gr *graph) 
 			Responses: classMap(rs.Responses)})
 	}
 	writeJSON(w, r, http.StatusOK, rep)
+}
+
+// features says which optional parts of the gateway are on in the live
+// config (the flags of /stats).
+func (g *Gateway) features(gr *graph) map[string]bool {
+	c := gr.cfg
+	jwt := c.Auth.JWT.Secret != "" || len(c.Auth.JWT.Keys) > 0 || c.Auth.JWT.JWKSURL != ""
+	return map[string]bool{
+		"rate_limit":       !c.Edge.RateLimit.Disabled,
+		"ddos_protection":  !c.Edge.DDoS.Disabled,
+		"security_headers": !c.SecurityHeaders.Disabled,
+		"cors":             !c.CORS.Disabled,
+		"jwt":              jwt,
+		"api_keys":         len(c.Auth.APIKeys.Keys) > 0 || c.Auth.APIKeys.File != "",
+		"admin_api":        c.Admin.Token != "",
+		"metrics":          !c.Metrics.Disabled,
+		"access_log":       g.access != nil && gr.accessLog,
+		"tracing":          g.tracer != nil,
+		"caching":          false, // not built yet
+		"compression":      false, // not built yet
+	}
 }
 
 func (g *Gateway) uptime() float64 {
