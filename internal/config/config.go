@@ -22,6 +22,8 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Metrics configures the Prometheus endpoint.
 	Metrics Metrics `yaml:"metrics"`
+	// Monitor configures the system-monitor page.
+	Monitor Monitor `yaml:"monitor"`
 	// Tracing configures OpenTelemetry tracing (OTLP export).
 	Tracing Tracing `yaml:"tracing"`
 	// Edge configures the checks that run before routing.
@@ -86,6 +88,19 @@ type Metrics struct {
 	// listener (admin.listen) when there is one, else on the main listener
 	// behind the token. It needs admin.token. Default false: served on the
 	// main listener to anyone who can reach it.
+	OnAdmin bool `yaml:"on_admin"`
+}
+
+// Monitor configures the system-monitor page (GET /monitor) and the JSON it
+// reads (GET /api/system-metrics), reserved paths answered before routing.
+type Monitor struct {
+	// Disabled stops serving the page and the JSON (their paths are then
+	// routed like any other). Default false.
+	Disabled bool `yaml:"disabled"`
+	// OnAdmin serves the JSON only with the admin token: on the admin
+	// listener (admin.listen) when there is one, the page with it; else on
+	// the main listener behind the token. It needs admin.token. Default
+	// false: served on the main listener to anyone who can reach it.
 	OnAdmin bool `yaml:"on_admin"`
 }
 

@@ -108,6 +108,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	v.count("server.max_body_bytes", s.MaxBodyBytes)
 	v.security()
 	v.metrics()
+	v.monitor()
 
 	v.duration("defaults.timeout", c.Defaults.Timeout)
 	defaults := settingsProblems(&c.Defaults.UpstreamSettings)
@@ -645,6 +646,8 @@ func (v *validator) metrics() {
 		v.add("metrics.path", "%s is reserved by the gateway", m.Path)
 	case m.Path == "/admin" || strings.HasPrefix(m.Path, "/admin/"):
 		v.add("metrics.path", "must not be under /admin")
+	case !v.c.Monitor.Disabled && isMonitorPath(m.Path):
+		v.add("metrics.path", "%s is the monitor's (set monitor.disabled to free it)", m.Path)
 	}
 	if m.OnAdmin && v.c.Admin.Token == "" {
 		v.add("metrics.on_admin", "needs admin.token (ADMIN_TOKEN): the metrics would be served to no one")
@@ -675,4 +678,18 @@ func checkOTLPURL(s string) error {
 		return fmt.Errorf("invalid OTLP endpoint %q: want an http:// or https:// URL with a host", s)
 	}
 	return nil
+}
+
+// isMonitorPath reports the paths the monitor answers when it is on: the
+// page, its assets and its JSON.
+func isMonitorPath(p string) bool {
+	return p == "/monitor" || strings.HasPrefix(p, "/monitor/") || p == "/api/system-metrics"
+}
+
+// monitor checks the monitor section.
+func (v *validator) monitor() {
+	m := &v.c.Monitor
+	if !m.Disabled && m.OnAdmin && v.c.Admin.Token == "" {
+		v.add("monitor.on_admin", "needs admin.token (ADMIN_TOKEN): the monitor's data would be served to no one")
+	}
 }

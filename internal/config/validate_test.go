@@ -30,6 +30,8 @@ func TestLoadProblems(t *testing.T) {
 		{"trusted proxy", "server:\n  trusted_proxies: [10.0.0.0/8, 10.0.0.0/33]\n", "server.trusted_proxies[1]", "trusted_proxies", `invalid CIDR or IP "10.0.0.0/33"`},
 		{"log level", "log:\n  level: verbose\n", "log.level", "level:", `invalid value "verbose"`},
 		{"log format", "log:\n  format: xml\n", "log.format", "format:", `want one of "json", "text"`},
+		{"monitor on_admin without token", "monitor:\n  on_admin: true\n", "monitor.on_admin", "on_admin:", "needs admin.token"},
+		{"metrics path is the monitor's", "metrics:\n  path: /monitor\n", "metrics.path", "path:", "is the monitor's"},
 		{"access log sample", "log:\n  access:\n    sample: 1.5\n", "log.access.sample", "sample:", "between 0 and 1"},
 		{"tracing protocol", "tracing:\n  protocol: thrift\n", "tracing.protocol", "protocol:", `invalid value "thrift"`},
 		{"tracing endpoint", "tracing:\n  endpoint: collector:4317\n", "tracing.endpoint", "endpoint:", "invalid OTLP endpoint"},
@@ -506,6 +508,46 @@ func TestValidateMetrics(t *testing.T) {
 			c := Default()
 			c.Metrics = tt.give
 			c.Admin.Token = tt.token
+			err := c.Validate()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Errorf("Validate(%+v) = %v, want nil", tt.give, err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Errorf("Validate(%+v) = %v, want %q", tt.give, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestValidateMonitor(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		give    Monitor
+		metrics string
+		token   string
+		wantErr string
+	}{
+		{name: "default"},
+		{name: "disabled", give: Monitor{Disabled: true}},
+		{name: "on_admin with token", give: Monitor{OnAdmin: true}, token: "0123456789abcdef-token"},
+		{name: "on_admin without token", give: Monitor{OnAdmin: true}, wantErr: "monitor.on_admin: needs admin.token"},
+		{name: "on_admin while disabled", give: Monitor{OnAdmin: true, Disabled: true}},
+		{name: "metrics on the page", metrics: "/monitor", wantErr: "metrics.path: /monitor is the monitor's"},
+		{name: "metrics on an asset", metrics: "/monitor/app.js", wantErr: "metrics.path: /monitor/app.js is the monitor's"},
+		{name: "metrics on the JSON", metrics: "/api/system-metrics", wantErr: "metrics.path: /api/system-metrics is the monitor's"},
+		{name: "metrics on the page, monitor off", give: Monitor{Disabled: true}, metrics: "/monitor"},
+		{name: "metrics beside the page", metrics: "/monitoring"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			c.Monitor = tt.give
+			c.Admin.Token = tt.token
+			if tt.metrics != "" {
+				c.Metrics.Path = tt.metrics
+			}
 			err := c.Validate()
 			switch {
 			case tt.wantErr == "" && err != nil:
