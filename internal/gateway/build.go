@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/altair-gateway/altair/internal/admin"
+	"github.com/altair-gateway/altair/internal/admin/monitor"
 	"github.com/altair-gateway/altair/internal/auth"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
@@ -43,6 +44,11 @@ type graph struct {
 	metricsPath  string
 	metricsMain  http.Handler
 	metricsAdmin http.Handler
+	// monitorMain and monitorAdmin serve the monitor's paths on the main
+	// and the admin listener (nil: not there; on the main listener the
+	// paths are then routed like any other).
+	monitorMain  http.Handler
+	monitorAdmin http.Handler
 	auth         *auth.Authenticator
 	edgeStats    func() stats.Edge
 	// accessLog and accessSample are log.access: whether requests are
@@ -76,6 +82,7 @@ type buildDeps struct {
 	inFlight *edge.InFlightCounts // nil: counts of the graph's own
 	metrics  *metrics             // nil: nothing counted or served (validate, explain)
 	tracer   *observe.Tracer      // nil: tracing off
+	monitor  *monitor.Monitor     // nil: no monitor page (validate, explain)
 	// adminOnMain: the admin API is served on the main listener (admin.listen
 	// was empty at start; the listener layout does not change on reload).
 	adminOnMain bool
@@ -217,6 +224,21 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 			g.metricsMain = guard.Wrap(adminAPI.Protect(h))
 		default:
 			g.metricsAdmin = guard.Wrap(adminAPI.Protect(h))
+		}
+	}
+	if mc := cfg.Monitor; d.monitor != nil && !mc.Disabled {
+		// The page and its assets hold no data: served to anyone, so a
+		// browser can load the page and ask for the token. With on_admin
+		// the JSON needs the admin token, behind the edge checks.
+		var protect func(http.Handler) http.Handler
+		if mc.OnAdmin {
+			protect = func(h http.Handler) http.Handler { return guard.Wrap(adminAPI.Protect(h)) }
+		}
+		h := d.monitor.Handler(protect)
+		if mc.OnAdmin && !d.adminOnMain {
+			g.monitorAdmin = h
+		} else {
+			g.monitorMain = h
 		}
 	}
 	lists, limiter := d.lists, d.limiter

@@ -21,6 +21,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/altair-gateway/altair/internal/admin/monitor"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/httperr"
@@ -94,6 +95,9 @@ type Gateway struct {
 	// access writes access-log lines; nil when Options.AccessLog was nil.
 	access *observe.AccessLog
 	tracer *observe.Tracer // nil: tracing off
+	// monitor serves /monitor and /api/system-metrics; its recent samples
+	// outlive reloads, so rates do not restart with a new config.
+	monitor *monitor.Monitor
 }
 
 // New returns a Gateway with an empty graph: every request gets a 404 until
@@ -128,6 +132,7 @@ func New(o Options) *Gateway {
 	}
 	g.metrics = newMetrics(g)
 	g.none = g.metrics.route(routeNone)
+	g.monitor = monitor.New(monitor.Options{Source: g.Snapshot, Now: o.Now})
 	g.bg.Go(func() { g.blocker.Run(ctx) })
 	g.bg.Go(func() { g.limiter.Run(ctx) })
 	g.current.Store(g.withFront(emptyGraph()))
@@ -157,6 +162,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		inFlight: g.inFlight,
 		metrics:  g.metrics,
 		tracer:   g.tracer,
+		monitor:  g.monitor,
 
 		adminOnMain: g.adminListen == "",
 	})
@@ -253,6 +259,11 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, gr *graph) {
 		httperr.Write(w, r, http.StatusBadRequest, httperr.CodeBadRequest)
 		return
 	}
+	if gr.monitorMain != nil && monitor.IsPath(path) {
+		r.URL.Path, r.URL.RawPath = path, ""
+		gr.monitorMain.ServeHTTP(w, r)
+		return
+	}
 	switch path {
 	case "/health":
 		g.serveHealth(w, r, gr)
@@ -331,6 +342,10 @@ func (g *Gateway) AdminHandler() http.Handler {
 		r.URL.Path, r.URL.RawPath = router.CleanPath(r.URL.Path), ""
 		if gr.metricsAdmin != nil && r.URL.Path == gr.metricsPath {
 			gr.metricsAdmin.ServeHTTP(w, r)
+			return
+		}
+		if gr.monitorAdmin != nil && monitor.IsPath(r.URL.Path) {
+			gr.monitorAdmin.ServeHTTP(w, r)
 			return
 		}
 		if !isAdminPath(r.URL.Path) {

@@ -312,7 +312,7 @@ routes:
 	}
 	// quiet turns rate limiting and DDoS protection off; the rest is default.
 	for k, want := range map[string]bool{"rate_limit": false, "ddos_protection": false, "security_headers": true,
-		"cors": true, "jwt": false, "admin_api": false, "metrics": true, "access_log": false, "tracing": false} {
+		"cors": true, "jwt": false, "admin_api": false, "metrics": true, "monitor": true, "access_log": false, "tracing": false} {
 		if got, ok := st.Features[k]; !ok || got != want {
 			t.Errorf("stats features[%s] = %v (present %v), want %v", k, got, ok, want)
 		}

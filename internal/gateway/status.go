@@ -146,6 +146,7 @@ func (g *Gateway) features(gr *graph) map[string]bool {
 		"api_keys":         len(c.Auth.APIKeys.Keys) > 0 || c.Auth.APIKeys.File != "",
 		"admin_api":        c.Admin.Token != "",
 		"metrics":          !c.Metrics.Disabled,
+		"monitor":          !c.Monitor.Disabled,
 		"access_log":       g.access != nil && gr.accessLog,
 		"tracing":          g.tracer != nil,
 		"caching":          false, // not built yet
