@@ -76,32 +76,26 @@
     if (list.length > HISTORY) list.shift();
   }
 
-  // spark draws a line of the last HISTORY values, with the area under it.
+  // spark draws the values as a line across the whole width, with the area
+  // under it; the newest value is at the right edge.
   function spark(id, values) {
     const svg = $(id);
     if (!svg) return;
-    const pts = [];
-    const max = Math.max(...values.map((v) => v || 0), 1e-9);
-    const step = 120 / (HISTORY - 1);
-    const offset = HISTORY - values.length;
-    values.forEach((v, i) => {
-      if (v === null) return;
-      const x = (offset + i) * step;
-      const y = 30 - (v / max) * 27;
-      pts.push(x.toFixed(1) + "," + y.toFixed(1));
-    });
+    const vals = values.filter((v) => v !== null);
+    if (vals.length < 2) {
+      svg.replaceChildren();
+      return;
+    }
+    const max = Math.max(...vals, 1e-9);
+    const step = 120 / (vals.length - 1);
+    const pts = vals.map((v, i) => (i * step).toFixed(1) + "," + (30 - (v / max) * 27).toFixed(1));
     const line = document.createElementNS(SVG_NS, "polyline");
     line.setAttribute("points", pts.join(" "));
     line.setAttribute("class", "line");
-    const kids = [line];
-    if (pts.length > 1) {
-      const area = document.createElementNS(SVG_NS, "polygon");
-      const first = pts[0].split(",")[0], last = pts[pts.length - 1].split(",")[0];
-      area.setAttribute("points", first + ",32 " + pts.join(" ") + " " + last + ",32");
-      area.setAttribute("class", "area");
-      kids.unshift(area);
-    }
-    svg.replaceChildren(...kids);
+    const area = document.createElementNS(SVG_NS, "polygon");
+    area.setAttribute("points", "0,32 " + pts.join(" ") + " 120,32");
+    area.setAttribute("class", "area");
+    svg.replaceChildren(area, line);
   }
 
   function cell(value, cls) {
@@ -294,6 +288,7 @@
   $("auth").addEventListener("submit", (ev) => {
     ev.preventDefault();
     token = $("auth-token").value.trim();
+    $("auth-token").value = "";
     sessionStorage.setItem(TOKEN_KEY, token);
     $("auth").hidden = true;
     tick();
