@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 # -race needs cgo and a C compiler.
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+# The monitor page's browser test (cmd/altair) drives Debian's headless chromium.
+[ -n "${ALTAIR_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
