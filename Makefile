@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build run test lint bench bench-go fuzz clean
+.PHONY: all build run test lint bench bench-go fuzz release clean
 
 all: build
 
@@ -27,6 +27,7 @@ lint:
 	$(GO) vet ./...
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@latest
 	$(STATICCHECK) ./...
+	cd deploy && $(GO) vet ./... && $(STATICCHECK) ./...
 
 ## bench-go: in-process benchmarks (ns/op, allocs/op)
 bench-go:
@@ -46,5 +47,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLists$$' -fuzztime $(FUZZTIME) ./internal/edge/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime $(FUZZTIME) ./internal/auth/
 
+## release: static binaries for linux, darwin and windows on amd64 and arm64 in dist/, with SHA256SUMS
+release:
+	VERSION=$(VERSION) scripts/release.sh
+
 clean:
-	rm -rf bin bench/.bin
+	rm -rf bin bench/.bin dist
