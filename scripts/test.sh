@@ -9,6 +9,8 @@ need_apt=()
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 # The monitor page's browser test (cmd/altair) drives Debian's headless chromium.
 [ -n "${ALTAIR_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# deploy/'s tests check the TLS edge's config with nginx -t.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -18,3 +20,12 @@ fi
 export CGO_ENABLED=1
 go vet ./...
 go test -race -count=1 -timeout 8m ./...
+
+# The deployment files (Dockerfile, compose, Kubernetes, Grafana, Prometheus,
+# nginx): a module of their own, so the gateway's go.mod stays free of the
+# libraries that parse them.
+(cd deploy && go vet ./... && go test -count=1 ./...)
+
+# Every platform we release for still compiles (the tests above run on this
+# one only).
+scripts/release.sh check
