@@ -19,10 +19,12 @@ check() {
 	local logs failed=()
 	logs=$(mktemp -d)
 	trap 'rm -rf "$logs"' RETURN
+	# -trimpath as in release builds: the build cache then serves every
+	# checkout (a CI clone's path differs each time) and `make release`.
 	# Two at a time: most of the time is the linker, one process per core.
 	local i=0 pids=() names=()
 	for p in "${platforms[@]}"; do
-		GOOS=${p%/*} GOARCH=${p#*/} go build -o /dev/null ./cmd/... >"$logs/${p/\//_}.log" 2>&1 &
+		GOOS=${p%/*} GOARCH=${p#*/} go build -trimpath -o /dev/null ./cmd/... >"$logs/${p/\//_}.log" 2>&1 &
 		pids+=($!) names+=("$p")
 		if (( ++i % 2 == 0 )); then
 			for j in "${!pids[@]}"; do wait "${pids[$j]}" || failed+=("${names[$j]}"); done
