@@ -91,9 +91,17 @@ type Histogram struct {
 // returns 0 when there were none, and the highest bound when the quantile
 // falls in the +Inf bucket.
 func (h Histogram) Quantile(prev Histogram, q float64) float64 {
+	if prev.Count > h.Count || len(h.Bounds) == 0 {
+		return 0 // counters went back (a reload removed a route): no window
+	}
 	total := h.Count - prev.Count
-	if total == 0 || len(h.Bounds) == 0 {
+	if total == 0 {
 		return 0
+	}
+	for i := range h.Bounds {
+		if i < len(prev.Counts) && i < len(h.Counts) && prev.Counts[i] > h.Counts[i] {
+			return 0
+		}
 	}
 	at := func(x Histogram, i int) uint64 {
 		if i < len(x.Counts) {

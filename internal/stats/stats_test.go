@@ -29,4 +29,13 @@ func TestHistogramQuantile(t *testing.T) {
 	if got := over.Quantile(Histogram{}, 0.99); got != 0.8 {
 		t.Errorf("Quantile in +Inf bucket = %v, want the highest bound 0.8", got)
 	}
+	// Counters that went back (a route removed by a reload) give no
+	// window instead of wrapping around.
+	if got := prev.Quantile(h, 0.5); got != 0 {
+		t.Errorf("Quantile with prev ahead of h = %v, want 0", got)
+	}
+	shrunk := Histogram{Bounds: bounds, Counts: []uint64{5, 60, 110, 120}, Count: 120}
+	if got := shrunk.Quantile(h, 0.5); got != 0 {
+		t.Errorf("Quantile with one bucket gone back = %v, want 0", got)
+	}
 }
