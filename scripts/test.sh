@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 # -race needs cgo and a C compiler.
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
+# The terminal dashboard's test (cmd/altair) runs altair inside tmux and reads the screen.
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 # The monitor page's browser test (cmd/altair) drives Debian's headless chromium.
 [ -n "${ALTAIR_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 # deploy/'s tests check the TLS edge's config with nginx -t.

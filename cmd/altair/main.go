@@ -56,7 +56,7 @@ func cli(args []string, stdout, stderr io.Writer, environ []string) int {
 	}
 	switch cmd {
 	case "run":
-		return runCmd(args, stderr, environ)
+		return runCmd(args, stdout, stderr, environ)
 	case "validate":
 		return validateCmd(args, stdout, stderr, environ)
 	case "explain":
@@ -205,10 +205,11 @@ func explainCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	return 0
 }
 
-func runCmd(args []string, stderr io.Writer, environ []string) int {
+func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("c", "", "config file")
+	dash := fs.Bool("dashboard", true, "draw a live dashboard when stdout is a terminal (ALTAIR_DASHBOARD=off also turns it off)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -229,13 +230,14 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	level := new(slog.LevelVar)
 	lv, _ := observe.ParseLevel(cfg.Log.Level)
 	level.Set(lv)
-	logger := observe.NewLogger(stderr, cfg.Log.Format, level)
+	view := newTerminalView(*dash, stdout, stderr, environ)
+	logger := observe.NewLogger(view.logOut(), cfg.Log.Format, level)
 	cfgLog := observe.Subsystem(logger, observe.SubsystemConfig)
 	glog := observe.Subsystem(logger, observe.SubsystemGateway)
 	startProfiler(logger)
 
 	gw := gateway.New(gateway.Options{Logger: logger, Version: version, AdminListen: cfg.Admin.Listen,
-		AccessLog: stderr, LogFormat: cfg.Log.Format})
+		AccessLog: view.accessOut(), LogFormat: cfg.Log.Format})
 	defer gw.Close()
 	if err := gw.Apply(cfg); err != nil {
 		fmt.Fprintln(stderr, "altair: invalid config:")
@@ -298,11 +300,14 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 	}
 	gw.SetReady(true)
 	glog.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
+	view.start(gw, srv.Addr().String())
+	defer view.stop()
 
 	listen := cfg.Server
 	for {
 		select {
 		case err := <-serveErr:
+			view.stop()
 			glog.Error("listener failed", "error", err)
 			return 1
 		case why := <-reload:
@@ -312,6 +317,7 @@ func runCmd(args []string, stderr io.Writer, environ []string) int {
 				request("SIGHUP")
 				continue
 			}
+			view.stop() // the terminal and the logs are the operator's again
 			glog.Info("shutting down", "signal", sig.String(), "drain_delay", listen.DrainDelay.String(), "timeout", listen.ShutdownTimeout.String())
 			gw.SetDraining()
 			cancel()
