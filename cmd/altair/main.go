@@ -1,6 +1,6 @@
 // Command altair is the Altair API gateway.
 //
-//	altair [run] [-c FILE]                      start the gateway
+//	altair [run] [-c FILE] [-dashboard=false]   start the gateway
 //	altair validate -c FILE                     check a config, report every problem
 //	altair explain [-c FILE] METHOD URL [-H 'Name: value']... [-json]
 //	                                            show how a request would be handled
@@ -40,7 +40,10 @@ func main() {
 const usage = `Altair API gateway
 
 Usage:
-  altair [run] [-c FILE]            start the gateway (default config: ./altair.yaml if present)
+  altair [run] [-c FILE] [-dashboard=false]
+                                    start the gateway (default config: ./altair.yaml if present);
+                                    in a terminal it draws a live dashboard unless -dashboard=false
+                                    or ALTAIR_DASHBOARD=off
   altair validate -c FILE           check a config file; exit 1 on any problem
   altair explain [-c FILE] METHOD URL [-H 'Name: value']... [-json]
                                     show the route, middleware chain and upstream a request would reach
