@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzClientIP$$' -fuzztime $(FUZZTIME) ./internal/edge/
 	$(GO) test -run '^$$' -fuzz '^FuzzLists$$' -fuzztime $(FUZZTIME) ./internal/edge/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseToken$$' -fuzztime $(FUZZTIME) ./internal/auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzNegotiate$$' -fuzztime $(FUZZTIME) ./internal/compress/
 
 ## release: static binaries for linux, darwin and windows on amd64 and arm64 in dist/, with SHA256SUMS
 release:
