@@ -15,7 +15,9 @@
 //     Cache-Control: no-transform;
 //   - its Content-Type is compressible (Compressible);
 //   - its length is at least MinSize: a declared Content-Length is trusted,
-//     and without one the first MinSize bytes are held back to find out.
+//     and without one the first MinSize bytes are held back to find out
+//     (not when it declares trailers or the handler flushes: then it is
+//     encoded whatever its size).
 //
 // Otherwise it passes through unchanged, even to a client that refused
 // identity (identity;q=0): an unencoded answer beats a 406.

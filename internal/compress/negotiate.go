@@ -7,13 +7,13 @@ const (
 	hAcceptEncoding  = "Accept-Encoding"
 	hAcceptRanges    = "Accept-Ranges"
 	hCacheControl    = "Cache-Control"
-	hConnection      = "Connection"
 	hContentEncoding = "Content-Encoding"
 	hContentLength   = "Content-Length"
 	hContentRange    = "Content-Range"
 	hContentType     = "Content-Type"
 	hETag            = "Etag"
 	hRange           = "Range"
+	hTrailer         = "Trailer"
 	hVary            = "Vary"
 )
 

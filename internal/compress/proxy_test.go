@@ -298,3 +298,36 @@ func TestThroughReverseProxy(t *testing.T) {
 		}
 	})
 }
+
+// TestTrailerNotHeld: a handler that declares a trailer sets its value after
+// the body, so a short body must not hold the header back until then (the
+// value would go out as a header field).
+func TestTrailerNotHeld(t *testing.T) {
+	t.Parallel()
+	c := mustNew(t, Options{})
+	s, client := newServer(t, c.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Trailer", "X-Checksum")
+		_, _ = w.Write([]byte(`{"short":true}`))
+		w.Header().Set("X-Checksum", "abc123")
+	})))
+	req, _ := http.NewRequest(http.MethodGet, s.URL, nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := readAll(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Header.Get("X-Checksum"); got != "" {
+		t.Errorf("X-Checksum sent as a header field (%q)", got)
+	}
+	if got := resp.Trailer.Get("X-Checksum"); got != "abc123" {
+		t.Errorf("trailer X-Checksum = %q, want %q", got, "abc123")
+	}
+	if got := decode(t, resp.Header.Get("Content-Encoding"), raw); string(got) != `{"short":true}` {
+		t.Errorf("body = %q", got)
+	}
+}

@@ -135,6 +135,12 @@ func (w *responseWriter) WriteHeader(code int) {
 		w.start(code)
 		return
 	}
+	if len(h[hTrailer]) > 0 {
+		// Trailer values are set in the header map after the body: holding
+		// the header back would send them as header fields.
+		w.start(code)
+		return
+	}
 	w.state, w.status = stateHold, code
 }
 
