@@ -230,17 +230,23 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 		return 1
 	}
 
-	level := new(slog.LevelVar)
-	lv, _ := observe.ParseLevel(cfg.Log.Level)
-	level.Set(lv)
+	levels := observe.NewLevels(slog.LevelInfo)
+	levels.Apply(observe.ParseLevels(cfg.Log.Level, cfg.Log.Levels))
 	view := newTerminalView(*dash, stdout, stderr, environ)
-	logger := observe.NewLogger(view.logOut(), cfg.Log.Format, level)
+	logger := observe.NewLogger(view.logOut(), cfg.Log.Format, levels)
 	cfgLog := observe.Subsystem(logger, observe.SubsystemConfig)
 	glog := observe.Subsystem(logger, observe.SubsystemGateway)
 	startProfiler(logger)
 
+	tracer, err := observe.NewTracer(context.Background(), cfg.Tracing, version, observe.Subsystem(logger, observe.SubsystemTracer))
+	if err != nil {
+		glog.Error("cannot start tracing", "error", err)
+		return 1
+	}
+	defer shutdownTracer(tracer, glog)
+
 	gw := gateway.New(gateway.Options{Logger: logger, Version: version, AdminListen: cfg.Admin.Listen,
-		AccessLog: view.accessOut(), LogFormat: cfg.Log.Format})
+		AccessLog: view.accessOut(), LogFormat: cfg.Log.Format, Tracer: tracer})
 	defer gw.Close()
 	if err := gw.Apply(cfg); err != nil {
 		fmt.Fprintln(stderr, "altair: invalid config:")
@@ -314,7 +320,7 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 			glog.Error("listener failed", "error", err)
 			return 1
 		case why := <-reload:
-			applyReload(gw, path, environ, why, listen, level, cfgLog)
+			applyReload(gw, path, environ, why, listen, levels, cfgLog)
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				request("SIGHUP")
@@ -343,6 +349,15 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	}
 }
 
+// shutdownTracer exports the spans still buffered, for at most 5 seconds.
+func shutdownTracer(t *observe.Tracer, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		log.Warn("tracing: spans lost at shutdown", "error", err)
+	}
+}
+
 // drainDelay keeps serving, with /ready answering 503, for d so that load
 // balancers notice before the listener closes. A second SIGINT/SIGTERM ends
 // the wait early.
@@ -364,7 +379,7 @@ func drainDelay(d time.Duration, sigs <-chan os.Signal) {
 	}
 }
 
-func applyReload(gw *gateway.Gateway, path string, environ []string, why string, running config.Server, level *slog.LevelVar, log *slog.Logger) {
+func applyReload(gw *gateway.Gateway, path string, environ []string, why string, running config.Server, levels *observe.Levels, log *slog.Logger) {
 	start := time.Now()
 	cfg, err := config.Load(path, environ)
 	if err != nil {
@@ -374,11 +389,9 @@ func applyReload(gw *gateway.Gateway, path string, environ []string, why string,
 	if cfg.Server.Listen != running.Listen {
 		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
 	}
-	if lv, err := observe.ParseLevel(cfg.Log.Level); err == nil {
-		level.Set(lv)
-	}
 	if err := gw.Apply(cfg); err != nil {
 		return // Apply logged and counted it
 	}
+	levels.Apply(observe.ParseLevels(cfg.Log.Level, cfg.Log.Levels))
 	log.Info("config reloaded", "trigger", why, "duration_ms", time.Since(start).Milliseconds())
 }

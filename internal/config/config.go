@@ -157,6 +157,9 @@ func (t Tracing) URL() string {
 type Log struct {
 	// Level is debug, info, warn or error (LOG_LEVEL). Default info.
 	Level string `yaml:"level"`
+	// Levels overrides Level for some subsystems, e.g. {proxy: debug}.
+	// Names: LogSubsystems.
+	Levels map[string]string `yaml:"levels"`
 	// Format is json or text. Default json.
 	Format string `yaml:"format"`
 	// Access configures the access log: one line per proxied request.

@@ -18,6 +18,11 @@ import (
 // variables, so that no caller can change them for everyone.
 func logLevels() []string  { return []string{"debug", "info", "warn", "error"} }
 func logFormats() []string { return []string{"json", "text"} }
+
+// LogSubsystems names the subsystems whose level log.levels can set.
+func LogSubsystems() []string {
+	return []string{"gateway", "router", "proxy", "circuit", "config", "admin", "auth", "ddos", "tracer", "cache"}
+}
 func algorithms() []string { return []string{"round-robin", "least-conn", "ip-hash", "weighted"} }
 func checkTypes() []string { return []string{"http", "tcp"} }
 
@@ -99,6 +104,13 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	}
 	if c.Log.Format != "" {
 		v.check("log.format", checkOneOf(c.Log.Format, logFormats()))
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Log.Levels)) {
+		if err := checkOneOf(name, LogSubsystems()); err != nil {
+			v.add("log.levels."+name, "unknown subsystem %q: want one of %s", name, strings.Join(LogSubsystems(), ", "))
+			continue
+		}
+		v.check("log.levels."+name, checkOneOf(strings.ToLower(c.Log.Levels[name]), logLevels()))
 	}
 	if r := c.Log.Access.Sample; r != nil && !(*r >= 0 && *r <= 1) {
 		v.add("log.access.sample", "must be between 0 and 1, got %v", *r)

@@ -36,6 +36,8 @@ func TestLoadProblems(t *testing.T) {
 		{"tracing protocol", "tracing:\n  protocol: thrift\n", "tracing.protocol", "protocol:", `invalid value "thrift"`},
 		{"tracing endpoint", "tracing:\n  endpoint: collector:4317\n", "tracing.endpoint", "endpoint:", "invalid OTLP endpoint"},
 		{"tracing ratio", "tracing:\n  sample_ratio: 3\n", "tracing.sample_ratio", "sample_ratio:", "between 0 and 1"},
+		{"log levels subsystem", "log:\n  levels:\n    proxy: debug\n    proxxy: debug\n", "log.levels.proxxy", "proxxy:", `unknown subsystem "proxxy"`},
+		{"log levels level", "log:\n  levels:\n    circuit: loud\n", "log.levels.circuit", "circuit:", `invalid value "loud"`},
 		{"access log sample negative", "log:\n  access:\n    sample: -0.1\n", "log.access.sample", "sample:", "between 0 and 1"},
 
 		// defaults and upstreams

@@ -1,4 +1,4 @@
-// Package observe sets up the gateway's logging (and, later, metrics and tracing).
+// Package observe sets up the gateway's logging, access log and tracing.
 package observe
 
 import (
@@ -19,6 +19,7 @@ const (
 	SubsystemAdmin   = "admin"
 	SubsystemAuth    = "auth"
 	SubsystemDDoS    = "ddos" // the edge guard: lists, blocks, limits
+	SubsystemCache   = "cache"
 )
 
 // ParseLevel maps debug, info, warn and error to a slog level.
@@ -36,17 +37,33 @@ func ParseLevel(s string) (slog.Level, error) {
 	return slog.LevelInfo, fmt.Errorf("unknown log level %q", s)
 }
 
-// NewLogger returns a JSON (or text) logger writing to w whose level follows lv,
-// so a config reload can change the level of every subsystem logger at once.
-func NewLogger(w io.Writer, format string, lv *slog.LevelVar) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: lv}
+// NewLogger returns a JSON (or text) logger writing to w. Each subsystem
+// logger derived from it (Subsystem) filters by its own level in levels, so
+// a config reload can change every level at once (Levels.Apply).
+func NewLogger(w io.Writer, format string, levels *Levels) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.Level(-8)} // levelHandler filters
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(&levelHandler{inner: h, levels: levels, lv: levels.For("")})
 }
 
-// Subsystem returns the logger for one subsystem of the gateway.
+// Subsystem returns the logger for one subsystem of the gateway: its lines
+// carry "subsystem" and follow the subsystem's level (log.levels).
 func Subsystem(l *slog.Logger, name string) *slog.Logger {
+	if h, ok := l.Handler().(*levelHandler); ok {
+		return slog.New(&levelHandler{
+			inner:  h.inner.WithAttrs([]slog.Attr{slog.String("subsystem", name)}),
+			levels: h.levels,
+			lv:     h.levels.For(name),
+		})
+	}
 	return l.With("subsystem", name)
+}
+
+// SubsystemNames lists the subsystems whose level log.levels can set.
+func SubsystemNames() []string {
+	return []string{SubsystemGateway, SubsystemRouter, SubsystemProxy, SubsystemCircuit, SubsystemConfig,
+		SubsystemAdmin, SubsystemAuth, SubsystemDDoS, SubsystemTracer, SubsystemCache}
 }
