@@ -256,7 +256,8 @@ func TestE2EDashboardInTerminal(t *testing.T) {
 	}
 }
 
-// With the dashboard turned off, a terminal gets the plain log lines.
+// With the dashboard turned off, or on a terminal that cannot place the
+// cursor, the terminal gets the plain log lines.
 func TestE2EDashboardTurnedOff(t *testing.T) {
 	t.Parallel()
 	tm := newTmux(t)
@@ -268,6 +269,7 @@ func TestE2EDashboardTurnedOff(t *testing.T) {
 	}{
 		{"flag", "", []string{"-dashboard=false"}},
 		{"env", "export ALTAIR_DASHBOARD=off", nil},
+		{"dumb", "export TERM=dumb", nil},
 	}
 	for _, tt := range tests {
 		tm.start(tt.name, dashboardCfg(live.URL, live.URL), tt.env, tt.args...)
