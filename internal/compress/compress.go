@@ -46,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 
@@ -76,7 +77,8 @@ const (
 	DefaultZstdLevel = 3
 )
 
-// DefaultEncodings are the codings offered, in the server's preference order
+// DefaultEncodings returns the codings offered when Options.Encodings is
+// empty, in the server's preference order
 // (it breaks ties between codings the client weighs equally). Measured on
 // API-like JSON and on HTML and JavaScript with the default levels (see the
 // package's benchmarks): zstd at level 3 matches gzip 5's ratio for less CPU,
@@ -85,11 +87,16 @@ const (
 // gzip 5 for about five times its CPU, so it is offered last, for clients
 // that ask for br alone or weigh it higher. Put "br" first on a route of
 // static assets if bytes matter more than CPU there.
-var DefaultEncodings = []string{Zstd, Gzip, Brotli}
+func DefaultEncodings() []string { return slices.Clone(defaultEncodings) }
 
-// DefaultTypes are the media types compressed when Options.Types is empty.
-// "type/*" and "type/*+suffix" are wildcards; see Options.Types.
-var DefaultTypes = []string{
+// DefaultTypes returns the media types compressed when Options.Types is
+// empty. "type/*" and "type/*+suffix" are wildcards; see Options.Types. To
+// add a type to them, append it to this list.
+func DefaultTypes() []string { return slices.Clone(defaultTypes) }
+
+var defaultEncodings = []string{Zstd, Gzip, Brotli}
+
+var defaultTypes = []string{
 	"text/*",
 	"application/json",
 	"application/*+json",
@@ -128,7 +135,7 @@ var (
 // defaults.
 type Options struct {
 	// Encodings are the codings offered, most preferred first: any of
-	// "zstd", "br" and "gzip". Empty: DefaultEncodings.
+	// "zstd", "br" and "gzip". Empty: DefaultEncodings().
 	Encodings []string
 	// MinSize is the smallest body encoded, in bytes. 0: DefaultMinSize.
 	MinSize int
@@ -141,7 +148,7 @@ type Options struct {
 	// ZstdLevel is zstd's level, 1 (fastest) to 22 (smallest), mapped to the
 	// encoder's four speeds (see DefaultZstdLevel). 0: DefaultZstdLevel.
 	ZstdLevel int
-	// Types are the compressible media types, replacing DefaultTypes when
+	// Types are the compressible media types, replacing DefaultTypes() when
 	// not empty. Each is "type/subtype" (exact), "type/*", "type/*+suffix"
 	// or "*/*+suffix", compared without case. Types that are compressed
 	// already (image/*, video/*, audio/*, font/woff2, archives,
@@ -204,7 +211,7 @@ func New(o Options) (*Compressor, error) {
 
 	names := o.Encodings
 	if len(names) == 0 {
-		names = DefaultEncodings
+		names = defaultEncodings
 	}
 	for _, name := range names {
 		cd := codingByName(strings.ToLower(strings.TrimSpace(name)))
@@ -238,7 +245,7 @@ func New(o Options) (*Compressor, error) {
 
 	types := o.Types
 	if len(types) == 0 {
-		types = DefaultTypes
+		types = defaultTypes
 	}
 	ts, err := compileTypes(types)
 	if err != nil {

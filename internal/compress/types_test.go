@@ -127,11 +127,22 @@ func TestNewErrors(t *testing.T) {
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	c := mustNew(t, Options{})
-	if got, want := c.Encodings(), []string{"zstd", "gzip", "br"}; len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+	if got, want := c.Encodings(), []string{"zstd", "gzip", "br"}; !slices.Equal(got, want) {
 		t.Errorf("Encodings() = %v, want %v", got, want)
 	}
 	if got := c.MinSize(); got != DefaultMinSize {
 		t.Errorf("MinSize() = %d, want %d", got, DefaultMinSize)
+	}
+	DefaultEncodings()[0], DefaultTypes()[0] = "changed", "changed"
+	if DefaultEncodings()[0] != "zstd" || DefaultTypes()[0] != "text/*" {
+		t.Error("the defaults can be changed through the slices returned")
+	}
+	// Adding a type to the defaults, as a config's extra types would.
+	sse := mustNew(t, Options{Types: append(DefaultTypes(), "text/event-stream")})
+	for _, ct := range []string{"text/event-stream", "application/json", "text/html"} {
+		if !sse.Compressible(ct) {
+			t.Errorf("defaults + text/event-stream: Compressible(%q) = false, want true", ct)
+		}
 	}
 }
 
