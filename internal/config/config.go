@@ -32,6 +32,9 @@ type Config struct {
 	SecurityHeaders SecurityHeaders `yaml:"security_headers"`
 	// CORS is the default CORS policy; routes may override it.
 	CORS CORS `yaml:"cors"`
+	// Compression is the default response compression; routes may
+	// override it.
+	Compression Compression `yaml:"compression"`
 	// Auth configures the authentication methods routes can require.
 	Auth Auth `yaml:"auth"`
 	// Defaults holds the settings that every upstream and route inherits unless it
@@ -151,6 +154,32 @@ func (t Tracing) URL() string {
 		return t.Endpoint
 	}
 	return strings.TrimSuffix(t.Endpoint, "/") + "/v1/traces"
+}
+
+// Compression configures response compression (gzip, brotli, zstd). A
+// zero field means the built-in default (the gateway fills them in).
+type Compression struct {
+	// Disabled turns compression off (ENABLE_COMPRESSION=false). Default
+	// false: responses are compressed for clients that accept it.
+	Disabled bool `yaml:"disabled"`
+	// Encodings in server preference order: zstd, gzip, br. Default
+	// [zstd, gzip, br].
+	Encodings []string `yaml:"encodings"`
+	// MinSize is the smallest body compressed, in bytes. Default 1024.
+	MinSize int `yaml:"min_size"`
+	// Levels per encoding; 0 means the default (zstd 3, gzip 5, br 4).
+	Levels CompressionLevels `yaml:"levels"`
+	// Types replaces the list of compressible content types.
+	Types []string `yaml:"types"`
+	// ExtraTypes adds to the default list (e.g. text/event-stream).
+	ExtraTypes []string `yaml:"extra_types"`
+}
+
+// CompressionLevels are per-encoding compression levels.
+type CompressionLevels struct {
+	Zstd   int `yaml:"zstd"`
+	Gzip   int `yaml:"gzip"`
+	Brotli int `yaml:"br"`
 }
 
 // Log configures logging.
@@ -357,6 +386,9 @@ type Route struct {
 	// MaxBodyBytes overrides server.max_body_bytes for this route. Default:
 	// server.max_body_bytes.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Compression overrides the default compression for this route, field
+	// by field; disabled in either turns it off.
+	Compression Compression `yaml:"compression"`
 	// Upstream names an entry of Config.Upstreams. Exactly one of Upstream and
 	// Backends is set.
 	Upstream string `yaml:"upstream"`

@@ -33,6 +33,7 @@ const (
 	envMaxBurstSize          = "MAX_BURST_SIZE"
 	envDDoSThreshold         = "DDOS_THRESHOLD"
 	envBlockDuration         = "BLOCK_DURATION"
+	envEnableCompression     = "ENABLE_COMPRESSION"
 
 	// OpenTelemetry's standard variables.
 	envOTLPEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -179,6 +180,14 @@ func applySecurityEnv(c *Config, env map[string]string) Problems {
 		}
 	}
 	applyOTelEnv(&c.Tracing, env, bad)
+	if v, ok := lookup(env, envEnableCompression); ok {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(envEnableCompression, fmt.Errorf("want true or false, got %q", v))
+		} else {
+			c.Compression.Disabled = !on
+		}
+	}
 	if v, ok := lookup(env, envAdminToken); ok {
 		if err := CheckSecret("token", v); err != nil {
 			bad(envAdminToken, err)

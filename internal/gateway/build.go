@@ -15,6 +15,7 @@ import (
 	"github.com/altair-gateway/altair/internal/admin"
 	"github.com/altair-gateway/altair/internal/admin/monitor"
 	"github.com/altair-gateway/altair/internal/auth"
+	"github.com/altair-gateway/altair/internal/compress"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/middleware"
@@ -55,6 +56,8 @@ type graph struct {
 	// logged, and the share of non-5xx requests that are.
 	accessLog    bool
 	accessSample float64
+	// compressor is the default compression policy (nil: off).
+	compressor *compress.Compressor
 	// identityHeaders are the headers the gateway itself sets from verified
 	// credentials (jwt.claim_headers, forward-auth copy_headers). A client's
 	// own copies are removed on every route, not only on routes with auth,
@@ -112,6 +115,13 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	g.security = middleware.NewSecurityHeaders(cfg.SecurityHeaders)
 	g.maxURI = cfg.Server.MaxURIBytes
 	g.accessLog, g.accessSample = !cfg.Log.Access.Disabled, cfg.Log.Access.SampleRate()
+	if !cfg.Compression.Disabled {
+		c, err := compress.New(compressOptions(cfg.Compression))
+		if err != nil {
+			problems = append(problems, problem(cfg, "compression", "%v", err))
+		}
+		g.compressor = c
+	}
 
 	authn, err := auth.New(cfg.Auth, auth.Options{Logger: observe.Subsystem(logger, observe.SubsystemAuth), Now: d.now})
 	if err != nil {
@@ -186,6 +196,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 			rt.onRetry = d.metrics.retries.WithLabelValues(rc.Name).Inc
 		}
 		rt.tracer = d.tracer
+		rt.compressor = g.compressor
 		if authn != nil {
 			problems = append(problems, rt.buildChain(cfg, i, authn, limiter)...)
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/altair-gateway/altair/internal/auth"
+	"github.com/altair-gateway/altair/internal/compress"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/identity"
@@ -40,6 +41,7 @@ type route struct {
 	counters         *routeCounters
 	onRetry          func() // nil: retries not counted
 	tracer           *observe.Tracer
+	compressor       *compress.Compressor // the graph's default; set before buildChain
 }
 
 // routeCounters are a route's request counters; they survive reloads for routes
@@ -115,6 +117,12 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 	if rc.MaxBodyBytes > 0 {
 		h = middleware.BodyLimit(rc.MaxBodyBytes)(h)
 		steps = append(steps, fmt.Sprintf("body-limit(%d)", rc.MaxBodyBytes))
+	}
+	if comp, err := routeCompressor(cfg, rc, rt.compressor); err != nil {
+		problems = append(problems, problem(cfg, at("compression"), "%v", err))
+	} else if comp != nil {
+		h = comp.Wrap(h)
+		steps = append(steps, "compress("+strings.Join(comp.Encodings(), ",")+")")
 	}
 	rl := mergeRateLimit(cfg.Edge.RateLimit, rc.RateLimit)
 	limit := func(h http.Handler) http.Handler {

@@ -150,7 +150,7 @@ func (g *Gateway) features(gr *graph) map[string]bool {
 		"access_log":       g.access != nil && gr.accessLog,
 		"tracing":          g.tracer != nil,
 		"caching":          false, // not built yet
-		"compression":      false, // not built yet
+		"compression":      gr.compressor != nil,
 	}
 }
 
