@@ -26,6 +26,8 @@ type Config struct {
 	Monitor Monitor `yaml:"monitor"`
 	// Tracing configures OpenTelemetry tracing (OTLP export).
 	Tracing Tracing `yaml:"tracing"`
+	// Redis configures the Redis that replicas share state through.
+	Redis Redis `yaml:"redis"`
 	// Edge configures the checks that run before routing.
 	Edge Edge `yaml:"edge"`
 	// SecurityHeaders are set on every response; routes may override them.

@@ -136,6 +136,7 @@ func (c *Config) ApplyDefaults() {
 	setString(&c.Log.Format, defaultLogFormat)
 	setString(&c.Tracing.Protocol, "http/protobuf")
 	setString(&c.Tracing.ServiceName, "altair")
+	c.Redis.applyDefaults()
 	setString(&c.Metrics.Path, defaultMetricsPath)
 
 	d := &c.Edge.DDoS

@@ -180,6 +180,7 @@ func applySecurityEnv(c *Config, env map[string]string) Problems {
 		}
 	}
 	applyOTelEnv(&c.Tracing, env, bad)
+	applyRedisEnv(&c.Redis, env, bad)
 	if v, ok := lookup(env, envEnableCompression); ok {
 		on, err := strconv.ParseBool(v)
 		if err != nil {

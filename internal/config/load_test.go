@@ -88,6 +88,7 @@ func TestDefault(t *testing.T) {
 		Log:     Log{Level: "info", Format: "json"},
 		Metrics: Metrics{Path: "/metrics"},
 		Tracing: Tracing{Protocol: "http/protobuf", ServiceName: "altair"},
+		Redis:   Redis{Timeout: 50 * time.Millisecond, KeyPrefix: "altair:"},
 		Edge: Edge{
 			DDoS:      DDoS{Threshold: 1000, BlockDuration: 10 * time.Minute},
 			RateLimit: RateLimit{RequestsPerSecond: 100, Burst: 200, Key: "ip"},

@@ -21,7 +21,7 @@ func logFormats() []string { return []string{"json", "text"} }
 
 // LogSubsystems names the subsystems whose level log.levels can set.
 func LogSubsystems() []string {
-	return []string{"gateway", "router", "proxy", "circuit", "config", "admin", "auth", "ddos", "tracer", "cache"}
+	return []string{"gateway", "router", "proxy", "circuit", "config", "admin", "auth", "ddos", "tracer", "cache", "cluster"}
 }
 func algorithms() []string { return []string{"round-robin", "least-conn", "ip-hash", "weighted"} }
 func checkTypes() []string { return []string{"http", "tcp"} }
@@ -116,6 +116,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 		v.add("log.access.sample", "must be between 0 and 1, got %v", *r)
 	}
 	v.tracing(&c.Tracing)
+	v.redis()
 	v.count("server.max_uri_bytes", int64(s.MaxURIBytes))
 	v.count("server.max_body_bytes", s.MaxBodyBytes)
 	v.security()

@@ -20,6 +20,7 @@ const (
 	SubsystemAuth    = "auth"
 	SubsystemDDoS    = "ddos" // the edge guard: lists, blocks, limits
 	SubsystemCache   = "cache"
+	SubsystemCluster = "cluster" // Redis: shared state across replicas
 )
 
 // ParseLevel maps debug, info, warn and error to a slog level.
@@ -65,5 +66,5 @@ func Subsystem(l *slog.Logger, name string) *slog.Logger {
 // SubsystemNames lists the subsystems whose level log.levels can set.
 func SubsystemNames() []string {
 	return []string{SubsystemGateway, SubsystemRouter, SubsystemProxy, SubsystemCircuit, SubsystemConfig,
-		SubsystemAdmin, SubsystemAuth, SubsystemDDoS, SubsystemTracer, SubsystemCache}
+		SubsystemAdmin, SubsystemAuth, SubsystemDDoS, SubsystemTracer, SubsystemCache, SubsystemCluster}
 }
