@@ -5,8 +5,11 @@
 #
 # Usage: bench/run.sh            (or: make bench)
 # Env:   CONNS=64 THREADS=1 DURATION=10s ROUNDS=3 SIZE=1024 WARMUP=3s
-#        TARGETS="direct altair altair-auth nginx" WRK_CPU=0 SERVER_CPU=1
-#        (altair-auth: Altair with a JWT verified on every request, rate
+#        TARGETS="direct altair altair-observed altair-auth nginx" WRK_CPU=0 SERVER_CPU=1
+#        (altair: the plain proxy, access log off like nginx's;
+#        altair-observed: the same with the access log on, written to a file,
+#        and tracing on at sample_ratio 0;
+#        altair-auth: Altair with a JWT verified on every request, rate
 #        limiting and DDoS counting on, limits high enough never to refuse)
 #        ALTAIR_GOMAXPROCS=1 BACKEND_GOMAXPROCS=1
 #        ALTAIR_BIN=path (a prebuilt altair instead of building ./cmd/altair)
@@ -20,7 +23,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-1024}
 WARMUP=${WARMUP:-3s}
-TARGETS=${TARGETS:-direct altair altair-auth nginx}
+TARGETS=${TARGETS:-direct altair altair-observed altair-auth nginx}
 WRK_CPU=${WRK_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 ALTAIR_GOMAXPROCS=${ALTAIR_GOMAXPROCS:-1}
@@ -30,6 +33,11 @@ readonly ALTAIR_ADDR=127.0.0.1:18080
 readonly BACKEND_ADDR=127.0.0.1:18081
 readonly NGINX_ADDR=127.0.0.1:18082
 readonly ALTAIR_AUTH_ADDR=127.0.0.1:18083
+readonly ALTAIR_OBSERVED_ADDR=127.0.0.1:18084
+# altair-observed exports traces here. Nothing listens on it: at sample_ratio 0
+# no span is recorded, so none is exported, and an export attempt would show as
+# a "tracing: export failed" line in its log, which the script checks for.
+readonly OTLP_ADDR=127.0.0.1:18085
 # An HMAC secret for the altair-auth target, and a token signed with it below.
 readonly JWT_SECRET_BENCH=bench-secret-bench-secret-bench-secret
 
@@ -84,8 +92,8 @@ done
 read -r -a targets <<<"$TARGETS"
 ((${#targets[@]} >= 1)) || die "TARGETS is empty"
 for t in "${targets[@]}"; do
-	[[ $t == direct || $t == altair || $t == altair-auth || $t == nginx ]] ||
-		die "TARGETS: unknown target '$t' (want direct, altair, altair-auth, nginx)"
+	[[ $t == direct || $t == altair || $t == altair-observed || $t == altair-auth || $t == nginx ]] ||
+		die "TARGETS: unknown target '$t' (want direct, altair, altair-observed, altair-auth, nginx)"
 done
 has_target() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 
@@ -160,7 +168,7 @@ mkdir -p "$bin" "$results"
 say "building demo-upstream"
 (cd "$root" && CGO_ENABLED=0 go build -o "$bin/demo-upstream" ./cmd/demo-upstream)
 altair_bin=$bin/altair
-wants_altair() { has_target altair || has_target altair-auth; }
+wants_altair() { has_target altair || has_target altair-observed || has_target altair-auth; }
 if wants_altair && [[ -n ${ALTAIR_BIN:-} ]]; then
 	altair_bin=$ALTAIR_BIN
 	[[ -x $altair_bin ]] || die "ALTAIR_BIN=$altair_bin is not an executable file"
@@ -228,6 +236,7 @@ wait_ready() {
 addrs=("$BACKEND_ADDR")
 has_target altair && addrs+=("$ALTAIR_ADDR")
 has_target altair-auth && addrs+=("$ALTAIR_AUTH_ADDR")
+has_target altair-observed && addrs+=("$ALTAIR_OBSERVED_ADDR" "$OTLP_ADDR")
 has_target nginx && addrs+=("$NGINX_ADDR")
 for addr in "${addrs[@]}"; do
 	! listening "$addr" || die "$addr is already in use; stop whatever listens there first"
@@ -240,13 +249,19 @@ say "starting demo-upstream on $BACKEND_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$BACKE
 start backend env -i PATH="$PATH" GOMAXPROCS="$BACKEND_GOMAXPROCS" \
 	"$bin/demo-upstream" -listen "$BACKEND_ADDR" -name bench-backend
 wait_ready backend "$last_pid" "$BACKEND_ADDR"
+declare -A pid_of # each target's own server process (nginx: its master)
+pid_of[direct]=$last_pid
+backend_pid=$last_pid
 
-if has_target altair; then
-	cat >"$tmp/altair.yaml" <<EOF
+# plain_config ADDR ACCESS [EXTRA] prints the plain proxy's config: listening on
+# ADDR, the access-log setting ACCESS, and EXTRA (more top-level YAML) appended.
+plain_config() {
+	cat <<EOF
 server:
-  listen: "$ALTAIR_ADDR"
+  listen: "$1"
 log:
   level: warn
+  access: $2
 # The plain proxy: one load generator on 127.0.0.1 would trip the default
 # per-client rate limit and DDoS threshold, so both are off here.
 edge:
@@ -261,11 +276,43 @@ routes:
 defaults:
   health_check:
     disabled: true
+${3:-}
 EOF
+}
+
+if has_target altair; then
+	# No access log, as nginx runs with access_log off.
+	plain_config "$ALTAIR_ADDR" "{ disabled: true }" >"$tmp/altair.yaml"
 	say "starting altair on $ALTAIR_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 	start altair env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
 		"$altair_bin" run -c "$tmp/altair.yaml"
 	wait_ready altair "$last_pid" "$ALTAIR_ADDR"
+	pid_of[altair]=$last_pid
+fi
+
+if has_target altair-observed; then
+	# The plain proxy with the observability a deployment would turn on: every
+	# request in the access log (JSON, to stderr, which start sends to a file
+	# in $tmp, as a deployment sends it to a file or a pipe) and tracing on
+	# with sampling off. Metrics are counted by every Altair target alike.
+	plain_config "$ALTAIR_OBSERVED_ADDR" "{ sample: 1 }" "# Nothing listens on OTLP_ADDR; at sample_ratio 0 nothing is exported.
+tracing:
+  enabled: true
+  endpoint: http://$OTLP_ADDR
+  sample_ratio: 0" >"$tmp/altair-observed.yaml"
+	say "starting altair-observed on $ALTAIR_OBSERVED_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$ALTAIR_GOMAXPROCS; access log to $tmp/altair-observed.log, traces to $OTLP_ADDR at sample_ratio 0)"
+	start altair-observed env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
+		"$altair_bin" run -c "$tmp/altair-observed.yaml"
+	wait_ready altair-observed "$last_pid" "$ALTAIR_OBSERVED_ADDR"
+	pid_of[altair-observed]=$last_pid
+	# The readiness probe must have left an access line, or the target would
+	# measure nothing more than altair does.
+	for ((i = 0; i < 30; i++)); do
+		grep -q '"msg":"access"' "$tmp/altair-observed.log" && break
+		sleep 0.1
+	done
+	grep -q '"msg":"access"' "$tmp/altair-observed.log" ||
+		die "altair-observed wrote no access line for its readiness probe (log: $tmp/altair-observed.log)"
 fi
 
 # b64url encodes stdin as unpadded base64url.
@@ -282,6 +329,7 @@ server:
   listen: "$ALTAIR_AUTH_ADDR"
 log:
   level: warn
+  access: { disabled: true } # as the plain altair target, so the ratio is the chain's alone
 # The whole edge and auth chain on every request, with limits high enough
 # that the single load generator is never refused.
 edge:
@@ -305,6 +353,7 @@ EOF
 	start altair-auth env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
 		"$altair_bin" run -c "$tmp/altair-auth.yaml"
 	AUTH_HEADER="Authorization: Bearer $bench_token" wait_ready altair-auth "$last_pid" "$ALTAIR_AUTH_ADDR"
+	pid_of[altair-auth]=$last_pid
 fi
 
 nginx_version=""
@@ -357,6 +406,7 @@ EOF
 	say "starting $nginx_version on $NGINX_ADDR (CPU $SERVER_CPU, 1 worker)"
 	start nginx "$nginx_bin" -p "$tmp/nginx/" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf" -g 'daemon off;'
 	wait_ready nginx "$last_pid" "$NGINX_ADDR"
+	pid_of[nginx]=$last_pid
 fi
 
 # --- load -------------------------------------------------------------------
@@ -365,6 +415,7 @@ addr_of() {
 	case $1 in
 	direct) echo "$BACKEND_ADDR" ;;
 	altair) echo "$ALTAIR_ADDR" ;;
+	altair-observed) echo "$ALTAIR_OBSERVED_ADDR" ;;
 	altair-auth) echo "$ALTAIR_AUTH_ADDR" ;;
 	nginx) echo "$NGINX_ADDR" ;;
 	esac
@@ -412,6 +463,31 @@ parse() {
 cpu_ticks() {
 	awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
 }
+# proc_ticks PID... prints the CPU time (user + system, in clock ticks) the
+# processes have used so far.
+proc_ticks() {
+	local p line sum=0
+	local -a f
+	for p in "$@"; do
+		line=$(<"/proc/$p/stat") || continue
+		read -r -a f <<<"${line##*) }" # after the command name, which may hold spaces
+		sum=$((sum + f[11] + f[12]))    # utime, stime: fields 14 and 15
+	done
+	echo "$sum"
+}
+# target_pids TARGET prints the PIDs of TARGET's own server: for nginx, the
+# master and its worker.
+target_pids() {
+	local p=${pid_of[$1]}
+	echo "$p"
+	if [[ $1 == nginx ]]; then
+		ps -o pid= --ppid "$p" || true
+	fi
+}
+clk_tck=$(getconf CLK_TCK)
+readonly clk_tck
+# us_per_req TICKS REQUESTS prints microseconds of CPU per request.
+us_per_req() { awk -v t="$1" -v n="$2" -v hz="$clk_tck" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "?" }'; }
 percent() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f", 100 * a / b; else print "?" }'; }
 
 # median FORMAT VALUE... prints the median of the values with printf's FORMAT.
@@ -453,9 +529,13 @@ for t in "${targets[@]}"; do
 	load "$t" "$WARMUP" "$tmp/warmup-$t.txt"
 done
 
-declare -A rps p50 p99 errors
+declare -A rps p50 p99 errors served proxy_us server_us
 for t in "${targets[@]}"; do
-	rps[$t]="" p50[$t]="" p99[$t]="" errors[$t]=0
+	rps[$t]="" p50[$t]="" p99[$t]="" errors[$t]=0 proxy_us[$t]="" server_us[$t]=""
+	# Requests wrk saw answered, warm-up included: what altair-observed's
+	# access log must at least hold.
+	served[$t]=$(awk '/ requests in / { print $1 }' "$tmp/warmup-$t.txt")
+	served[$t]=${served[$t]:-0}
 done
 rounds_md=""
 for ((r = 0; r < ROUNDS; r++)); do
@@ -464,14 +544,23 @@ for ((r = 0; r < ROUNDS; r++)); do
 		order+=("${targets[(r + i) % n]}")
 	done
 	printf '\nRound %d/%d (order: %s)\n' $((r + 1)) "$ROUNDS" "${order[*]}"
-	printf '  %-8s %12s %10s %10s %8s %9s %9s\n' target 'req/s' 'p50 ms' 'p99 ms' errors 'srv cpu' 'wrk cpu'
+	printf '  %-15s %12s %10s %10s %8s %9s %9s %11s %11s\n' target 'req/s' 'p50 ms' 'p99 ms' errors 'srv cpu' 'wrk cpu' 'proxy us/r' 'server us/r'
 	for t in "${order[@]}"; do
 		out=$tmp/round$((r + 1))-$t.txt
-		read -r srv_busy0 srv_total0 <<<"$(cpu_ticks "$SERVER_CPU")"
-		read -r wrk_busy0 wrk_total0 <<<"$(cpu_ticks "$WRK_CPU")"
-		load "$t" "$DURATION" "$out"
-		read -r srv_busy1 srv_total1 <<<"$(cpu_ticks "$SERVER_CPU")"
-		read -r wrk_busy1 wrk_total1 <<<"$(cpu_ticks "$WRK_CPU")"
+		# shellcheck disable=SC2046 # one PID per word
+		{
+			read -r srv_busy0 srv_total0 <<<"$(cpu_ticks "$SERVER_CPU")"
+			read -r wrk_busy0 wrk_total0 <<<"$(cpu_ticks "$WRK_CPU")"
+			proxy0=0
+			[[ $t == direct ]] || proxy0=$(proc_ticks $(target_pids "$t"))
+			backend0=$(proc_ticks "$backend_pid")
+			load "$t" "$DURATION" "$out"
+			read -r srv_busy1 srv_total1 <<<"$(cpu_ticks "$SERVER_CPU")"
+			read -r wrk_busy1 wrk_total1 <<<"$(cpu_ticks "$WRK_CPU")"
+			proxy1=0
+			[[ $t == direct ]] || proxy1=$(proc_ticks $(target_pids "$t"))
+			backend1=$(proc_ticks "$backend_pid")
+		}
 		srv_cpu=$(percent $((srv_busy1 - srv_busy0)) $((srv_total1 - srv_total0)))
 		wrk_cpu=$(percent $((wrk_busy1 - wrk_busy0)) $((wrk_total1 - wrk_total0)))
 		parsed=$(parse "$out") || {
@@ -482,20 +571,49 @@ for ((r = 0; r < ROUNDS; r++)); do
 		v=${parsed%% *}
 		rps[$t]+="$v " p50[$t]+="$v50 " p99[$t]+="$v99 "
 		errors[$t]=$((errors[$t] + verr))
-		printf '  %-8s %12s %10s %10s %8s %8s%% %8s%%\n' "$t" "$v" "$v50" "$v99" "$verr" "$srv_cpu" "$wrk_cpu"
-		rounds_md+="| $((r + 1)) | $t | $v | $v50 | $v99 | $verr / $vreq | $srv_cpu % | $wrk_cpu % |"$'\n'
+		served[$t]=$((served[$t] + vreq))
+		# CPU per request of the target's own process(es), and of proxy and
+		# backend together: steadier than req/s when other work shares the
+		# machine, since that work takes CPU time from the servers rather
+		# than adding to theirs (see bench/README.md).
+		vproxy=-
+		[[ $t == direct ]] || vproxy=$(us_per_req $((proxy1 - proxy0)) "$vreq")
+		vserver=$(us_per_req $((proxy1 - proxy0 + backend1 - backend0)) "$vreq")
+		[[ $t == direct ]] || proxy_us[$t]+="$vproxy "
+		server_us[$t]+="$vserver "
+		printf '  %-15s %12s %10s %10s %8s %8s%% %8s%% %11s %11s\n' "$t" "$v" "$v50" "$v99" "$verr" "$srv_cpu" "$wrk_cpu" "$vproxy" "$vserver"
+		rounds_md+="| $((r + 1)) | $t | $v | $v50 | $v99 | $verr / $vreq | $srv_cpu % | $wrk_cpu % | $vproxy | $vserver |"$'\n'
 	done
 done
 
 # --- summary ----------------------------------------------------------------
 
-declare -A med_rps med_p50 med_p99
+# altair-observed must have logged every request and exported nothing.
+access_note="" access_warn="" export_warn=""
+if has_target altair-observed; then
+	sleep 0.3 # the access log reaches its file within 100 ms
+	obs_log=$tmp/altair-observed.log
+	access_lines=$(grep -c '"msg":"access"' "$obs_log" || true)
+	access_bytes=$(wc -c <"$obs_log")
+	access_note="$access_lines lines, $((access_bytes / 1048576)) MiB, for ${served[altair-observed]} requests wrk saw answered (warm-up included)"
+	((access_lines >= served[altair-observed])) ||
+		access_warn="altair-observed logged $access_lines access lines for ${served[altair-observed]} requests: some requests were not logged, so its ratio understates the access log's cost."
+	exports=$(grep -c 'export failed' "$obs_log" || true)
+	((exports == 0)) ||
+		export_warn="altair-observed tried to export spans at sample_ratio 0 (log: $(grep -m1 'export failed' "$obs_log"))."
+	say "altair-observed access log: $access_note"
+fi
+
+declare -A med_rps med_p50 med_p99 med_proxy_us med_server_us
 for t in "${targets[@]}"; do
 	# shellcheck disable=SC2086 # word splitting of the value lists is intended
 	{
 		med_rps[$t]=$(median %.2f ${rps[$t]})
 		med_p50[$t]=$(median %.3f ${p50[$t]})
 		med_p99[$t]=$(median %.3f ${p99[$t]})
+		med_proxy_us[$t]=-
+		[[ $t == direct ]] || med_proxy_us[$t]=$(median %.1f ${proxy_us[$t]})
+		med_server_us[$t]=$(median %.1f ${server_us[$t]})
 	}
 done
 
@@ -506,7 +624,8 @@ fi
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
 wrk_version=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }' || true)
 servers="demo-upstream (GOMAXPROCS=$BACKEND_GOMAXPROCS)"
-has_target altair && servers+=", Altair (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
+has_target altair && servers+=", Altair (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
+has_target altair-observed && servers+=", Altair with access log to a file + tracing at sample_ratio 0 (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target altair-auth && servers+=", Altair with JWT + rate limit (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target nginx && servers+=", $nginx_version (1 worker)"
 
@@ -517,21 +636,34 @@ summary=$tmp/summary.md
 	printf 'Written by `bench/run.sh` (`make bench`) on %s and overwritten by every run; see bench/README.md.\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
 	printf '| setting | value |\n|---|---|\n'
 	printf '| commit | %s |\n' "$commit"
+	if wants_altair && [[ -n ${ALTAIR_BIN:-} ]]; then
+		printf '| altair binary | prebuilt: %s (%s), not built from the work tree |\n' "$ALTAIR_BIN" \
+			"$("$ALTAIR_BIN" version 2>/dev/null || echo "version unknown")"
+	fi
 	printf '| machine | %s, %s CPUs online, %s |\n' "${cpu_model:-unknown CPU}" "$ncpu" "$(uname -sr)"
 	printf '| load | wrk %s on CPU %s: %s thread(s), %s connections, GET %s (%s-byte body), HTTP/1.1 keep-alive |\n' \
 		"$wrk_version" "$WRK_CPU" "$THREADS" "$CONNS" "$path" "$SIZE"
 	printf '| servers | on CPU %s: %s |\n' "$SERVER_CPU" "$servers"
 	printf '| rounds | %s × %s per target, order rotating each round, after a %s warm-up per target |\n' "$ROUNDS" "$DURATION" "$WARMUP"
-	printf '| idle check | CPU %s %s%% busy, CPU %s %s%% busy before the load |\n\n' "$SERVER_CPU" "$idle_srv" "$WRK_CPU" "$idle_wrk"
+	printf '| idle check | CPU %s %s%% busy, CPU %s %s%% busy before the load |\n' "$SERVER_CPU" "$idle_srv" "$WRK_CPU" "$idle_wrk"
+	[[ -n $access_note ]] && printf '| altair-observed access log | %s |\n' "$access_note"
+	printf '\n'
 
 	printf '## Medians over %s round(s)\n\n' "$ROUNDS"
-	printf '| target | req/s | p50 ms | p99 ms | errors (all rounds) |\n|---|---:|---:|---:|---:|\n'
+	printf '| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | server CPU µs/req (proxy + backend) | errors (all rounds) |\n|---|---:|---:|---:|---:|---:|---:|\n'
 	for t in "${targets[@]}"; do
-		printf '| %s | %s | %s | %s | %s |\n' "$t" "${med_rps[$t]}" "${med_p50[$t]}" "${med_p99[$t]}" "${errors[$t]}"
+		printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$t" "${med_rps[$t]}" "${med_p50[$t]}" "${med_p99[$t]}" \
+			"${med_proxy_us[$t]}" "${med_server_us[$t]}" "${errors[$t]}"
 	done
 
 	printf '\n## Ratios (of medians)\n\n| ratio | value |\n|---|---:|\n'
 	has_target altair && has_target direct && printf '| altair / direct, req/s | %s |\n' "$(ratio "${med_rps[altair]}" "${med_rps[direct]}")"
+	has_target altair-observed && has_target altair && {
+		printf '| altair-observed / altair, req/s (access log + unsampled tracing cost) | %s |\n' "$(ratio "${med_rps[altair-observed]}" "${med_rps[altair]}")"
+		printf '| altair-observed / altair, from server CPU per request (altair µs/req ÷ altair-observed µs/req; less sensitive to other load) | %s |\n' \
+			"$(ratio "${med_server_us[altair]}" "${med_server_us[altair-observed]}")"
+	}
+	has_target altair-observed && has_target direct && printf '| altair-observed / direct, req/s | %s |\n' "$(ratio "${med_rps[altair-observed]}" "${med_rps[direct]}")"
 	has_target altair-auth && has_target altair && printf '| altair-auth / altair, req/s (edge + auth cost) | %s |\n' "$(ratio "${med_rps[altair-auth]}" "${med_rps[altair]}")"
 	has_target nginx && has_target direct && printf '| nginx / direct, req/s | %s |\n' "$(ratio "${med_rps[nginx]}" "${med_rps[direct]}")"
 	has_target altair && has_target nginx && {
@@ -540,12 +672,15 @@ summary=$tmp/summary.md
 	}
 	has_target altair || printf '| (altair not measured in this run) | |\n'
 
-	printf '\n## Rounds\n\n| round | target | req/s | p50 ms | p99 ms | errors / requests | server CPU busy | wrk CPU busy |\n|---:|---|---:|---:|---:|---:|---:|---:|\n'
+	printf '\n## Rounds\n\n| round | target | req/s | p50 ms | p99 ms | errors / requests | server CPU busy | wrk CPU busy | proxy CPU µs/req | server CPU µs/req |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 	printf '%s' "$rounds_md"
 
 	if [[ -n $noisy ]]; then
 		printf '\n**Warning:** %s\n' "$noisy"
 	fi
+	for w in "$access_warn" "$export_warn"; do
+		[[ -z $w ]] || printf '\n**Warning:** %s\n' "$w"
+	done
 	for t in "${targets[@]}"; do
 		if ((errors[$t] > 0)); then
 			printf '\n**Warning:** %s had %s failed requests (non-2xx/3xx or socket errors); its numbers are suspect.\n' "$t" "${errors[$t]}"
