@@ -48,6 +48,14 @@ type Blocker struct {
 	h       ipHasher
 	shards  [numShards]blockShard
 	sweepIv time.Duration
+	// share is set when counts and blocks are shared with other replicas
+	// (BlockSync): Hit then also keeps what is still to be sent.
+	share atomic.Pointer[blockShare]
+}
+
+// blockShare is how a Blocker shares: onUnblock hears of unblocks made here.
+type blockShare struct {
+	onUnblock func(ip netip.Addr)
 }
 
 type ddosConfig struct {
@@ -56,10 +64,11 @@ type ddosConfig struct {
 }
 
 type blockShard struct {
-	mu   sync.Mutex
-	m    map[ipKey]blockState
-	peak int
-	_    [40]byte
+	mu    sync.Mutex
+	m     map[ipKey]blockState
+	peak  int
+	dirty []ipKey // IPs with something to share (queued set); shared only
+	_     [16]byte
 }
 
 // blockState is one IP's counters; times are Unix nanoseconds.
@@ -68,6 +77,12 @@ type blockState struct {
 	prev   int64 // requests in the window before it
 	cur    int64 // requests in the current window
 	until  int64 // end of the block; 0 when not blocked
+	// Shared only: requests counted and not sent yet, whether a block made
+	// here is still to be announced, and whether the IP is in its shard's
+	// dirty list.
+	pending  int32
+	announce bool
+	queued   bool
 }
 
 // NewBlocker returns a Blocker that blocks nothing until SetConfig gives it a
@@ -127,9 +142,14 @@ func (b *Blocker) Hit(ip netip.Addr) (blocked bool, retryAfter time.Duration) {
 	}
 	st.window = start
 	st.cur++
+	shared := b.share.Load() != nil
+	if shared {
+		st.pending++
+		s.queue(k, &st)
+	}
 	est := float64(st.prev)*float64(w-(now-start))/float64(w) + float64(st.cur)
 	if est > c.threshold {
-		st = blockState{window: start, until: now + c.block}
+		st = blockState{window: start, until: now + c.block, announce: shared, queued: st.queued}
 		blocked, retryAfter = true, time.Duration(c.block)
 		b.blocks.Add(1)
 	}
@@ -151,13 +171,149 @@ func (b *Blocker) Unblock(ip netip.Addr) bool {
 	k := keyOf(ip)
 	s := &b.shards[b.h.shard(k)]
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	st, ok := s.m[k]
 	if !ok || st.until <= now {
+		s.mu.Unlock()
 		return false
 	}
 	delete(s.m, k)
+	s.mu.Unlock()
+	if sh := b.share.Load(); sh != nil && sh.onUnblock != nil {
+		sh.onUnblock(ip)
+	}
 	return true
+}
+
+// queue puts k on the shard's dirty list unless it is there; s.mu held.
+func (s *blockShard) queue(k ipKey, st *blockState) {
+	if !st.queued {
+		st.queued = true
+		s.dirty = append(s.dirty, k)
+	}
+}
+
+// sharedHit is what one IP has to share since the last drain.
+type sharedHit struct {
+	ip       netip.Addr
+	window   int64 // Unix ns: the window the requests were counted in
+	n        int64 // requests counted
+	announce bool  // a block made here, to announce
+	until    int64 // its end, Unix ns
+}
+
+// drainShared returns, and forgets, what every IP has to share.
+func (b *Blocker) drainShared(out []sharedHit) []sharedHit {
+	for i := range b.shards {
+		s := &b.shards[i]
+		s.mu.Lock()
+		for _, k := range s.dirty {
+			st, ok := s.m[k]
+			if !ok || !st.queued {
+				continue
+			}
+			if st.pending > 0 || st.announce {
+				out = append(out, sharedHit{ip: k.addr(), window: st.window, n: int64(st.pending), announce: st.announce, until: st.until})
+			}
+			st.pending, st.announce, st.queued = 0, false, false
+			s.m[k] = st
+		}
+		if cap(s.dirty) > 4096 && len(s.dirty) < 1024 {
+			s.dirty = nil
+		} else {
+			s.dirty = s.dirty[:0]
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
+// applyBlock blocks ip until (Unix ns) on a peer's word, unless it is
+// blocked longer already; it reports whether anything changed. Its counts
+// start afresh, as after a block made here. It is not counted in
+// BlocksTotal: the replica that made the block counts it.
+func (b *Blocker) applyBlock(ip netip.Addr, until int64) bool {
+	if !ip.IsValid() || until <= b.now().UnixNano() {
+		return false
+	}
+	k := keyOf(ip)
+	s := &b.shards[b.h.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[k]
+	if st.until >= until {
+		return false
+	}
+	s.m[k] = blockState{window: st.window, until: until, queued: st.queued}
+	if !ok && len(s.m) > s.peak {
+		s.peak = len(s.m)
+	}
+	return true
+}
+
+// requeueAnnounce marks ip's block (if any) to be announced again.
+func (b *Blocker) requeueAnnounce(ip netip.Addr) {
+	k := keyOf(ip)
+	s := &b.shards[b.h.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.m[k]; ok && st.until > b.now().UnixNano() {
+		st.announce = true
+		s.queue(k, &st)
+		s.m[k] = st
+	}
+}
+
+// reconcileBlocks makes the blocks those of shared (IP → end, Unix ns):
+// each is applied, and a block here that shared lacks is lifted unless it
+// is still to be announced. It returns how many were added and lifted.
+func (b *Blocker) reconcileBlocks(shared map[netip.Addr]int64) (added, lifted int) {
+	now := b.now().UnixNano()
+	for i := range b.shards {
+		s := &b.shards[i]
+		s.mu.Lock()
+		for k, st := range s.m {
+			if st.until <= now || st.announce {
+				continue
+			}
+			if _, ok := shared[k.addr()]; !ok {
+				delete(s.m, k)
+				lifted++
+			}
+		}
+		s.mu.Unlock()
+	}
+	for ip, until := range shared {
+		if b.applyBlock(ip, until) {
+			added++
+		}
+	}
+	return added, lifted
+}
+
+// applyUnblock lifts ip's block on a peer's word, without announcing it.
+func (b *Blocker) applyUnblock(ip netip.Addr) {
+	if !ip.IsValid() {
+		return
+	}
+	k := keyOf(ip)
+	s := &b.shards[b.h.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.m[k]; ok && st.until != 0 {
+		delete(s.m, k)
+	}
+}
+
+// blockedUntil returns the end of ip's block (Unix ns), 0 when not blocked.
+func (b *Blocker) blockedUntil(ip netip.Addr) int64 {
+	k := keyOf(ip)
+	s := &b.shards[b.h.shard(k)]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.m[k]; st.until > b.now().UnixNano() {
+		return st.until
+	}
+	return 0
 }
 
 // Blocked returns the IPs blocked now, sorted by address.

@@ -62,6 +62,9 @@ type ListEntry struct {
 type Lists struct {
 	mu    sync.Mutex // serialises writers
 	lists [2]list
+	// onChange, when set, hears of every run-time Add and Remove (not of
+	// changes applied from peers), so they can be shared (ListSync).
+	onChange atomic.Pointer[func(k ListKind, p netip.Prefix, added bool)]
 }
 
 type list struct {
@@ -131,12 +134,13 @@ func (l *Lists) Add(k ListKind, ipOrCIDR string) error {
 		return err
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := li.runtime[p]; ok {
-		return nil
+	if _, ok := li.runtime[p]; !ok {
+		li.runtime[p] = struct{}{}
+		li.publish()
 	}
-	li.runtime[p] = struct{}{}
-	li.publish()
+	l.mu.Unlock()
+	// Announced even when it was there already: a peer may have missed it.
+	l.notify(k, p, true)
 	return nil
 }
 
@@ -154,13 +158,62 @@ func (l *Lists) Remove(k ListKind, ipOrCIDR string) bool {
 		return false
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := li.runtime[p]; !ok {
-		return false
+	_, ok := li.runtime[p]
+	if ok {
+		delete(li.runtime, p)
+		li.publish()
 	}
-	delete(li.runtime, p)
+	l.mu.Unlock()
+	if ok {
+		l.notify(k, p, false)
+	}
+	return ok
+}
+
+func (l *Lists) notify(k ListKind, p netip.Prefix, added bool) {
+	if fn := l.onChange.Load(); fn != nil {
+		(*fn)(k, p, added)
+	}
+}
+
+// applyRuntime adds or removes a run-time entry on a peer's word: nothing is
+// announced.
+func (l *Lists) applyRuntime(k ListKind, p netip.Prefix, add bool) {
+	li := &l.lists[k]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := li.runtime[p]
+	switch {
+	case add && !ok:
+		li.runtime[p] = struct{}{}
+	case !add && ok:
+		delete(li.runtime, p)
+	default:
+		return
+	}
 	li.publish()
-	return true
+}
+
+// replaceRuntime replaces list k's run-time entries with ps (the shared
+// set); config entries stay.
+func (l *Lists) replaceRuntime(k ListKind, ps map[netip.Prefix]struct{}) {
+	li := &l.lists[k]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	li.runtime = ps
+	li.publish()
+}
+
+// runtimePrefixes returns list k's run-time entries.
+func (l *Lists) runtimePrefixes(k ListKind) []netip.Prefix {
+	li := &l.lists[k]
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]netip.Prefix, 0, len(li.runtime))
+	for p := range li.runtime {
+		out = append(out, p)
+	}
+	return out
 }
 
 // Entries returns list k's entries sorted by address, config entries before
