@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -31,10 +32,18 @@ const SubsystemTracer = "tracer"
 // valid and does nothing, which is what the gateway holds when tracing is off:
 // the request path then pays one nil check.
 type Tracer struct {
-	tp   *sdktrace.TracerProvider
-	tr   trace.Tracer
-	prop propagation.TextMapPropagator
+	tp    *sdktrace.TracerProvider
+	tr    trace.Tracer
+	prop  propagation.TextMapPropagator
+	ratio float64 // share of new traces recorded
 }
+
+// Span start options, built once: an option is an interface value, and
+// building it per call allocates.
+var (
+	serverKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+	clientKind = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient)}
+)
 
 // NewTracer returns the tracer cfg asks for, or nil when tracing is off. The
 // exporter also honours the OTLP variables that config does not own
@@ -91,14 +100,18 @@ func NewTracer(ctx context.Context, cfg config.Tracing, version string, log *slo
 	tp := sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(cfg.Ratio()))),
+		// The ratio is applied by StartRequest before any span exists, so
+		// that an unsampled request costs nothing; what reaches the SDK is
+		// sampled, or the child of a sampled parent.
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())),
 	)
 	log.Info("tracing on", "protocol", cfg.Protocol, "endpoint", displayURL(url), "sample_ratio", cfg.Ratio(),
 		"service_name", cfg.ServiceName)
 	return &Tracer{
-		tp:   tp,
-		tr:   tp.Tracer("github.com/altair-gateway/altair"),
-		prop: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		tp:    tp,
+		tr:    tp.Tracer("github.com/altair-gateway/altair"),
+		prop:  propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		ratio: cfg.Ratio(),
 	}, nil
 }
 
@@ -118,23 +131,70 @@ func (t *Tracer) Shutdown(ctx context.Context) error {
 }
 
 // StartRequest starts the server span of r, as a child of the traceparent the
-// client sent, if any, and returns r with the span in its context.
+// client sent, if any, and returns r with the span in its context. A request
+// that is not traced — it came with an unsampled traceparent, or with none and
+// lost the draw against the sample ratio — gets no span (nil) and r back
+// unchanged: nothing is allocated, and the client's trace headers, if any,
+// reach the backend as they came.
 func (t *Tracer) StartRequest(r *http.Request) (*http.Request, trace.Span) {
-	ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := t.tr.Start(ctx, "gateway.request", trace.WithSpanKind(trace.SpanKindServer))
-	if span.IsRecording() {
-		span.SetAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("url.path", r.URL.Path),
-			attribute.String("server.address", r.Host),
-			attribute.String("network.protocol.version", protoVersion(r)),
-		)
+	if tp := r.Header["Traceparent"]; len(tp) == 1 {
+		sampled, valid := parentSampled(tp[0])
+		if valid && !sampled {
+			return r, nil
+		}
+		if !valid && !t.draw() {
+			return r, nil
+		}
+	} else if !t.draw() {
+		return r, nil
 	}
+	ctx := t.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := t.tr.Start(ctx, "gateway.request", serverKind...)
+	span.SetAttributes(
+		attribute.String("http.request.method", r.Method),
+		attribute.String("url.path", r.URL.Path),
+		attribute.String("server.address", r.Host),
+		attribute.String("network.protocol.version", protoVersion(r)),
+	)
 	return r.WithContext(ctx), span
+}
+
+// draw decides whether a request without a usable parent starts a trace.
+func (t *Tracer) draw() bool {
+	return t.ratio >= 1 || (t.ratio > 0 && rand.Float64() < t.ratio)
+}
+
+// parentSampled reads the sampled flag of a W3C traceparent
+// ("00-<32 hex>-<16 hex>-<2 hex>"); valid is false when it is not one.
+func parentSampled(tp string) (sampled, valid bool) {
+	if len(tp) < 55 || tp[2] != '-' || tp[35] != '-' || tp[52] != '-' || (len(tp) > 55 && tp[55] != '-') {
+		return false, false
+	}
+	if tp[0] == 'f' && tp[1] == 'f' { // version ff is invalid
+		return false, false
+	}
+	f, ok := unhex(tp[54])
+	if _, ok2 := unhex(tp[53]); !ok || !ok2 {
+		return false, false
+	}
+	return f&1 == 1, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // EndRequest ends the server span with what the request came to.
 func (t *Tracer) EndRequest(span trace.Span, route string, status int, rec *Record) {
+	if span == nil {
+		return
+	}
 	if span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("altair.route", route),
@@ -172,7 +232,10 @@ type AttemptSpan struct{ span trace.Span }
 // the request's span in ctx, and writes its traceparent (and the request's
 // baggage) into out's headers, so the backend continues the trace.
 func (t *Tracer) StartAttempt(ctx context.Context, out *http.Request, backend string, attempt int) (context.Context, AttemptSpan) {
-	ctx, span := t.tr.Start(ctx, "upstream.attempt", trace.WithSpanKind(trace.SpanKindClient))
+	if !trace.SpanContextFromContext(ctx).IsSampled() {
+		return ctx, AttemptSpan{} // the request is not traced
+	}
+	ctx, span := t.tr.Start(ctx, "upstream.attempt", clientKind...)
 	if span.IsRecording() {
 		span.SetAttributes(
 			attribute.String("http.request.method", out.Method),
