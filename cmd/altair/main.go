@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/altair-gateway/altair/internal/cluster"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/gateway"
 	"github.com/altair-gateway/altair/internal/observe"
@@ -245,13 +246,30 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	}
 	defer shutdownTracer(tracer, glog)
 
+	// Redis (read at start only): replicas share rate limits, DDoS counts
+	// and blocks, and run-time list entries. Closed after the gateway.
+	var shared *cluster.Client
+	if cfg.Redis.Enabled() {
+		shared, err = cluster.New(cluster.Options{Config: cfg.Redis, Logger: observe.Subsystem(logger, observe.SubsystemCluster)})
+		if err != nil {
+			glog.Error("cannot configure redis", "error", err)
+			return 1
+		}
+		defer shared.Close()
+	}
+
 	gw := gateway.New(gateway.Options{Logger: logger, Version: version, AdminListen: cfg.Admin.Listen,
-		AccessLog: view.accessOut(), LogFormat: cfg.Log.Format, Tracer: tracer})
+		AccessLog: view.accessOut(), LogFormat: cfg.Log.Format, Tracer: tracer, Cluster: shared})
 	defer gw.Close()
 	if err := gw.Apply(cfg); err != nil {
 		fmt.Fprintln(stderr, "altair: invalid config:")
 		printProblems(stderr, err)
 		return 1
+	}
+	if shared != nil {
+		// Redis down is no reason not to start: the gateway serves with
+		// local state and joins when Redis answers.
+		shared.Start(context.Background())
 	}
 
 	srv := server.New(cfg.Server, gw, observe.Subsystem(logger, observe.SubsystemGateway))

@@ -82,6 +82,7 @@ type buildDeps struct {
 	lists    *edge.Lists
 	blocker  *edge.Blocker
 	limiter  *edge.LocalLimiter
+	shared   *edge.SharedLimiter  // nil: no Redis; the routes use limiter
 	inFlight *edge.InFlightCounts // nil: counts of the graph's own
 	metrics  *metrics             // nil: nothing counted or served (validate, explain)
 	tracer   *observe.Tracer      // nil: tracing off
@@ -191,8 +192,11 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 			continue
 		}
 		var limiter edge.Limiter = d.limiter
+		if d.shared != nil {
+			limiter = d.shared
+		}
 		if d.metrics != nil {
-			limiter = countingLimiter{Limiter: d.limiter, refused: d.metrics.rateLimited.WithLabelValues(rc.Name)}
+			limiter = countingLimiter{Limiter: limiter, refused: d.metrics.rateLimited.WithLabelValues(rc.Name)}
 			rt.onRetry = d.metrics.retries.WithLabelValues(rc.Name).Inc
 		}
 		rt.tracer = d.tracer

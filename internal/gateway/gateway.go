@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/altair-gateway/altair/internal/admin/monitor"
+	"github.com/altair-gateway/altair/internal/cluster"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/httperr"
@@ -49,6 +50,10 @@ type Options struct {
 	LogFormat string
 	// Tracer makes request and upstream spans; nil: tracing off.
 	Tracer *observe.Tracer
+	// Cluster is the Redis that replicas share rate limits, DDoS counts and
+	// blocks, and run-time list entries through; nil: everything local. New
+	// registers with it, so Start it after New; close it after Close.
+	Cluster *cluster.Client
 }
 
 // Gateway is the live http.Handler of the gateway. Its graph is replaced as a
@@ -70,6 +75,10 @@ type Gateway struct {
 	limiter  *edge.LocalLimiter
 	inFlight *edge.InFlightCounts
 	bg       sync.WaitGroup
+	// cluster is Options.Cluster (nil: no Redis); shared is the limiter
+	// whose buckets live there, falling back to limiter.
+	cluster *cluster.Client
+	shared  *edge.SharedLimiter
 
 	current  atomic.Pointer[graph]
 	ready    atomic.Bool
@@ -126,6 +135,7 @@ func New(o Options) *Gateway {
 		limiter:     edge.NewLocalLimiter(o.Now),
 		inFlight:    edge.NewInFlightCounts(),
 		tracer:      o.Tracer,
+		cluster:     o.Cluster,
 	}
 	if o.AccessLog != nil {
 		g.access = observe.NewAccessLog(o.AccessLog, o.LogFormat)
@@ -135,6 +145,13 @@ func New(o Options) *Gateway {
 	g.monitor = monitor.New(monitor.Options{Source: g.Snapshot, Now: o.Now})
 	g.bg.Go(func() { g.blocker.Run(ctx) })
 	g.bg.Go(func() { g.limiter.Run(ctx) })
+	if cl := o.Cluster; cl != nil {
+		clog := observe.Subsystem(o.Logger, observe.SubsystemCluster)
+		g.shared = edge.NewSharedLimiter(cl, g.limiter)
+		edge.NewListSync(cl, g.lists, clog)
+		blocks := edge.NewBlockSync(cl, g.blocker, clog)
+		g.bg.Go(func() { blocks.Run(ctx) })
+	}
 	g.current.Store(g.withFront(emptyGraph()))
 	return g
 }
@@ -159,6 +176,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		lists:    g.lists,
 		blocker:  g.blocker,
 		limiter:  g.limiter,
+		shared:   g.shared,
 		inFlight: g.inFlight,
 		metrics:  g.metrics,
 		tracer:   g.tracer,
@@ -428,6 +446,9 @@ func (g *Gateway) pruneCounters(gr *graph) {
 // Check builds the graph for cfg without starting anything, so every problem
 // a running gateway would hit at Apply is reported up front (altair validate).
 func Check(cfg *config.Config) error {
+	if ps := redisProblems(cfg); len(ps) > 0 {
+		return ps
+	}
 	gr, err := build(cfg, detachedDeps())
 	if err != nil {
 		return err

@@ -142,6 +142,9 @@ func newMetrics(g *Gateway) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if g.cluster != nil {
+		m.reg.MustRegister(redisCollector{g.cluster})
+	}
 	// Both results exist from the start, so a failure rate can be computed
 	// before the first failure.
 	m.reloads.WithLabelValues("success")

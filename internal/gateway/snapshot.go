@@ -31,6 +31,7 @@ func (g *Gateway) snapshot(gr *graph, latency bool) stats.Snapshot {
 	if e := g.lastError.Load(); e != nil {
 		s.Reloads.LastError = *e
 	}
+	s.Edge.Shared = g.cluster != nil && g.cluster.Up()
 	for _, rt := range gr.routes {
 		c := rt.counters
 		rs := stats.Route{Name: rt.name, Upstream: rt.pool.Name(), RequireAuth: rt.cfg.RequireAuth,

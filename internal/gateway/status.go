@@ -151,6 +151,7 @@ func (g *Gateway) features(gr *graph) map[string]bool {
 		"tracing":          g.tracer != nil,
 		"caching":          false, // not built yet
 		"compression":      gr.compressor != nil,
+		"redis":            g.cluster != nil,
 	}
 }
 

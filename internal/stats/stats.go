@@ -67,6 +67,9 @@ type Edge struct {
 	BlocksTotal   uint64 `json:"blocks_total"`
 	RateLimitKeys int    `json:"rate_limit_keys"`
 	AdminAPI      bool   `json:"admin_api"`
+	// Shared reports whether rate limits, blocks and lists are shared with
+	// other replicas right now (Redis configured and reachable).
+	Shared bool `json:"shared"`
 }
 
 // Reloads counts config applies.
