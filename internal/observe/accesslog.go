@@ -1,10 +1,10 @@
 package observe
 
 import (
-	"bufio"
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -24,60 +24,103 @@ type AccessEntry struct {
 }
 
 // AccessLog writes access-log lines, in the same JSON (or text) shape as the
-// other logs, through a buffer that is flushed every FlushInterval and when
-// it fills, so a line costs a copy, not a write system call. The buffer's
-// lock is held only for that copy.
+// other logs. A request only formats its line and copies it into a buffer
+// under a short lock; full buffers go to a writer goroutine, which also
+// writes whatever waits every FlushInterval. So a slow or stuck output never
+// holds up a request: when the writer falls behind by every buffer, lines are
+// dropped and counted (Dropped) instead.
 type AccessLog struct {
 	text bool
+	out  io.Writer
 
 	mu  sync.Mutex
-	buf *bufio.Writer
+	cur []byte // the buffer being filled
+
+	full    chan []byte // buffers waiting to be written, in order
+	free    chan []byte // empty buffers
+	dropped atomic.Uint64
 
 	lines sync.Pool // *[]byte scratch for formatting outside the lock
 	stop  chan struct{}
 	done  chan struct{}
 }
 
-// FlushInterval bounds how long a line waits in the buffer.
+// FlushInterval bounds how long a line waits in a buffer.
 const FlushInterval = 100 * time.Millisecond
 
+const (
+	accessBufSize = 64 << 10
+	accessBuffers = 4 // one filling, the rest queued or being written
+)
+
 // NewAccessLog returns an access log writing to w in format ("json" or
-// "text"). Close flushes it and stops its flusher.
+// "text"). Close writes what is left and stops its writer.
 func NewAccessLog(w io.Writer, format string) *AccessLog {
 	a := &AccessLog{
 		text: format == "text",
-		buf:  bufio.NewWriterSize(w, 64<<10),
+		out:  w,
+		cur:  make([]byte, 0, accessBufSize),
+		full: make(chan []byte, accessBuffers),
+		free: make(chan []byte, accessBuffers),
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
+	for range accessBuffers - 1 {
+		a.free <- make([]byte, 0, accessBufSize)
+	}
 	a.lines.New = func() any { b := make([]byte, 0, 512); return &b }
-	go a.flusher()
+	go a.writer()
 	return a
 }
 
-func (a *AccessLog) flusher() {
+// writer writes full buffers in order, and every FlushInterval the one being
+// filled.
+func (a *AccessLog) writer() {
 	defer close(a.done)
 	t := time.NewTicker(FlushInterval)
 	defer t.Stop()
 	for {
 		select {
+		case buf := <-a.full:
+			a.write(buf)
 		case <-t.C:
-			a.Flush()
+			a.handOff()
 		case <-a.stop:
-			a.Flush()
-			return
+			a.handOff()
+			for {
+				select {
+				case buf := <-a.full:
+					a.write(buf)
+				default:
+					return
+				}
+			}
 		}
 	}
 }
 
-// Flush writes out buffered lines.
-func (a *AccessLog) Flush() {
+// handOff queues the buffer being filled, if it holds anything and an empty
+// one can replace it.
+func (a *AccessLog) handOff() {
 	a.mu.Lock()
-	_ = a.buf.Flush() // an unwritable log output must not fail requests
-	a.mu.Unlock()
+	defer a.mu.Unlock()
+	if len(a.cur) == 0 {
+		return
+	}
+	select {
+	case nb := <-a.free:
+		a.full <- a.cur // never blocks: full has room for every buffer
+		a.cur = nb
+	default: // all others queued: they are written first
+	}
 }
 
-// Close flushes the buffer and stops the flusher.
+func (a *AccessLog) write(buf []byte) {
+	_, _ = a.out.Write(buf) // an unwritable log output must not fail requests
+	a.free <- buf[:0]
+}
+
+// Close writes the lines still buffered and stops the writer.
 func (a *AccessLog) Close() {
 	select {
 	case <-a.stop:
@@ -86,6 +129,9 @@ func (a *AccessLog) Close() {
 	}
 	<-a.done
 }
+
+// Dropped counts lines dropped because the output fell behind.
+func (a *AccessLog) Dropped() uint64 { return a.dropped.Load() }
 
 // Log writes e's line.
 func (a *AccessLog) Log(e *AccessEntry) {
@@ -96,16 +142,27 @@ func (a *AccessLog) Log(e *AccessEntry) {
 	} else {
 		b = appendJSON((*bp)[:0], e)
 	}
+	*bp = b // keep a grown scratch buffer
 	a.mu.Lock()
-	if len(b) > a.buf.Available() {
-		// Write whole lines only: the output is shared with the other
-		// logs, and a line split over two writes could be interleaved.
-		_ = a.buf.Flush()
+	room := true
+	if len(a.cur)+len(b) > cap(a.cur) {
+		// Lines are written whole: the output is shared with the other logs,
+		// and a line split over two writes could be interleaved.
+		select {
+		case nb := <-a.free:
+			a.full <- a.cur
+			a.cur = nb
+		default:
+			room = false // the writer is behind by every buffer
+		}
 	}
-	_, _ = a.buf.Write(b)
+	if room && len(b) <= cap(a.cur)-len(a.cur) {
+		a.cur = append(a.cur, b...)
+	} else {
+		a.dropped.Add(1)
+	}
 	a.mu.Unlock()
 	if cap(b) <= 4<<10 {
-		*bp = b
 		a.lines.Put(bp)
 	}
 }

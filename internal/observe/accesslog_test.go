@@ -3,6 +3,7 @@ package observe
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -214,3 +215,59 @@ func BenchmarkAccessLogJSON(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// blockingWriter blocks every Write until released.
+type blockingWriter struct {
+	release chan struct{}
+	lines   lockedBuffer
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	<-b.release
+	return b.lines.Write(p)
+}
+
+// TestAccessLogSlowOutputNeverBlocksRequests: with the output stuck, Log
+// keeps returning (lines beyond the buffers are dropped and counted), and
+// once the output moves again every line kept is written, whole and in order.
+func TestAccessLogSlowOutputNeverBlocksRequests(t *testing.T) {
+	out := &blockingWriter{release: make(chan struct{})}
+	a := NewAccessLog(out, "json")
+	e := entry()
+	e.Path = "/" + strings.Repeat("p", 400)
+	done := make(chan struct{})
+	n := 2000 // ~1 MB of lines: far more than the buffers hold
+	go func() {
+		defer close(done)
+		for i := range n {
+			e.RequestID = fmt.Sprintf("r%05d", i)
+			a.Log(e)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Log blocked on a stuck output")
+	}
+	if a.Dropped() == 0 {
+		t.Fatal("nothing dropped although the output was stuck")
+	}
+	close(out.release)
+	a.Close()
+	lines := strings.Split(strings.TrimSpace(out.lines.String()), "\n")
+	if uint64(len(lines))+a.Dropped() != uint64(n) {
+		t.Fatalf("%d written + %d dropped != %d logged", len(lines), a.Dropped(), n)
+	}
+	prev := ""
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("broken line: %v", err)
+		}
+		id := m["request_id"].(string)
+		if id <= prev {
+			t.Fatalf("out of order: %s after %s", id, prev)
+		}
+		prev = id
+	}
+}
