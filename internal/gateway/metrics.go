@@ -138,6 +138,15 @@ func newMetrics(g *Gateway) *metrics {
 			Name: "blocked_ips_total",
 			Help: "Client IPs blocked by DDoS protection since start.",
 		}, func() float64 { return float64(blocker.BlocksTotal()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "access_log_dropped_total",
+			Help: "Access-log lines dropped because the log output fell behind.",
+		}, func() float64 {
+			if g.access == nil {
+				return 0
+			}
+			return float64(g.access.Dropped())
+		}),
 		healthCollector{g},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
