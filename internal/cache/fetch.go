@@ -100,10 +100,12 @@ func (f *fetch) finish() Result {
 				return Miss
 			}
 		}
-		if f.stale != nil && f.req.Method == http.MethodGet && f.status < 500 {
+		if f.stale != nil && f.req.Method == http.MethodGet && f.status < 500 && f.status != http.StatusNotModified {
 			// The origin answered with a new response that is not stored
-			// (no-store now, too large, ...): the stored one is outdated
-			// and must not be served stale later.
+			// (no-store now, gone, too large, ...): the stored one is
+			// outdated and must not be served stale later. (A 304 here
+			// answers the client's own conditional and says nothing
+			// about the stored response.)
 			c.delete(f.req.Context(), f.key)
 		}
 	case stateNotModified:

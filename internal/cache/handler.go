@@ -169,13 +169,17 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 						h.done(w, Stale)
 						return
 					}
+					// Usable only validated (the request says no-cache, or
+					// the response does): validate what the leader stored.
+					f.stale, f.conditional = e2, d.fresh.hasValidator()
 				}
 			}
 			if r.Context().Err() != nil {
 				return // the client went away while waiting
 			}
-			// The leader stored nothing this request may use, or took too
-			// long: go upstream alone.
+			// The leader stored nothing this request may use (another
+			// variant, or nothing at all), or took too long: go upstream
+			// alone.
 		}
 	}
 	h.done(w, f.run())

@@ -690,3 +690,30 @@ func TestRevalidationReplacedByUnstorable(t *testing.T) {
 		t.Errorf("max-stale got %q, want a fresh v3", resp.body)
 	}
 }
+
+// TestEarlyHints: an informational response reaches the client, and the
+// final response is stored with the origin's fields only (the proxy clears
+// the header map after a 1xx, so the snapshot starts over).
+func TestEarlyHints(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.setHandler(func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		reply(200, "Cache-Control", "max-age=60")(w, r, n)
+	})
+	if resp := h.get("/hints"); resp.status != 200 || resp.header.Get("X-Cache") != "MISS" {
+		t.Fatalf("first: %d %s", resp.status, resp.header.Get("X-Cache"))
+	}
+	es := h.stored("/hints")
+	if len(es) != 1 {
+		t.Fatalf("stored %d entries, want 1", len(es))
+	}
+	if es[0].Header.Get("Link") == "" || es[0].Header.Get("X-Frame-Options") != "" || es[0].Header.Get("Vary") != "" {
+		t.Errorf("stored fields %v, want the origin's only", es[0].Header)
+	}
+	resp := h.get("/hints")
+	if resp.header.Get("X-Cache") != "HIT" || len(resp.header.Values("X-Frame-Options")) != 1 || resp.header.Get("Link") == "" {
+		t.Errorf("hit: %v", resp.header)
+	}
+}
