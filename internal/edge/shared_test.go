@@ -29,8 +29,14 @@ type replica struct {
 // false leaves the client unstarted (Start it to join).
 func newReplica(t *testing.T, addr string, now func() time.Time, start bool) *replica {
 	t.Helper()
+	return newReplicaOn(t, []string{addr}, now, start)
+}
+
+// newReplicaOn is newReplica on several addresses (a Redis Cluster).
+func newReplicaOn(t *testing.T, addrs []string, now func() time.Time, start bool) *replica {
+	t.Helper()
 	cl, err := cluster.New(cluster.Options{
-		Config:    config.Redis{Addrs: []string{addr}, Timeout: 50 * time.Millisecond, KeyPrefix: "t:"},
+		Config:    config.Redis{Addrs: addrs, Timeout: 50 * time.Millisecond, KeyPrefix: "t:"},
 		PingEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
@@ -365,4 +371,62 @@ func TestSharedRaceFree(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // at least one flush
 	cancel()
 	wg.Wait()
+}
+
+func TestSharedOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	nodes := redistest.StartCluster(t, 3)
+	addrs := []string{nodes[0].Addr, nodes[1].Addr, nodes[2].Addr}
+	clk := newFakeClock()
+	a, b := newReplicaOn(t, addrs, clk.Now, true), newReplicaOn(t, addrs[1:], clk.Now, true)
+	if a.cl.Mode() != "cluster" || !a.cl.Up() || !b.cl.Up() {
+		t.Fatalf("mode %q, up %v %v: want a cluster, up", a.cl.Mode(), a.cl.Up(), b.cl.Up())
+	}
+
+	// Keys land in every slot range: one limit each, shared.
+	for _, key := range []string{"k1", "k2", "k3", "k4", "k5", "k6"} {
+		allowed := 0
+		for i := range 6 {
+			r := a
+			if i%2 == 1 {
+				r = b
+			}
+			if r.limiter.Allow(key, 0.5, 3).Allowed {
+				allowed++
+			}
+		}
+		if allowed != 3 || a.local.Len()+b.local.Len() != 0 {
+			t.Fatalf("key %s: %d allowed over two replicas (local keys %d), want 3 from Redis", key, allowed, a.local.Len()+b.local.Len())
+		}
+	}
+
+	// Lists: the set and its version counter share a slot.
+	if err := a.lists.Add(Deny, "203.0.113.0/24"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, time.Second, "the deny entry on b", func() bool { return b.lists.Denied(mustAddr("203.0.113.5")) })
+
+	// Blocks: counters of many IPs across slots, one sorted set.
+	cfg := config.DDoS{Threshold: 4, BlockDuration: time.Minute}
+	a.blocker.SetConfig(cfg)
+	b.blocker.SetConfig(cfg)
+	for i := range 5 {
+		ip := netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})
+		for range 3 {
+			a.blocker.Hit(ip)
+			b.blocker.Hit(ip)
+		}
+	}
+	a.blocks.flush(context.Background())
+	b.blocks.flush(context.Background())
+	waitUntil(t, time.Second, "five blocks on both", func() bool {
+		return len(a.blocker.Blocked()) == 5 && len(b.blocker.Blocked()) == 5
+	})
+	if !a.blocker.Unblock(netip.AddrFrom4([4]byte{192, 0, 2, 3})) {
+		t.Fatal("Unblock = false")
+	}
+	waitUntil(t, time.Second, "the unblock on b", func() bool { return len(b.blocker.Blocked()) == 4 })
+	if st := a.cl.Stats(); st.Errors[cluster.OpLists]+st.Errors[cluster.OpDDoS]+st.Errors[cluster.OpRateLimit] != 0 {
+		t.Fatalf("errors on a Redis Cluster: %+v", st.Errors)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strconv"
@@ -129,8 +130,62 @@ func (s *Server) Do(args ...string) (string, error) {
 	if _, err := c.Write([]byte(b.String())); err != nil {
 		return "", err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimRight(line, "\r\n"), err
+	rd := bufio.NewReader(c)
+	line, err := rd.ReadString('\n')
+	line = strings.TrimRight(line, "\r\n")
+	if err != nil || !strings.HasPrefix(line, "$") {
+		return line, err
+	}
+	// A bulk string: its text instead of its length.
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return line, err
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(rd, buf); err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
+}
+
+// StartCluster runs a Redis Cluster of n masters (no replicas) on free
+// loopback ports, the 16384 slots split between them, and waits until
+// every node reports cluster_state:ok.
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	nodes := make([]*Server, n)
+	for i := range nodes {
+		nodes[i] = Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+	}
+	per := 16384 / n
+	for i, s := range nodes {
+		from, to := i*per, (i+1)*per-1
+		if i == n-1 {
+			to = 16383
+		}
+		if r, err := s.Do("CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(from), strconv.Itoa(to)); err != nil || r != "+OK" {
+			t.Fatalf("CLUSTER ADDSLOTSRANGE on %s = %q, %v", s.Addr, r, err)
+		}
+		if i > 0 {
+			if r, err := s.Do("CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(nodes[0].port)); err != nil || r != "+OK" {
+				t.Fatalf("CLUSTER MEET on %s = %q, %v", s.Addr, r, err)
+			}
+		}
+	}
+	deadline := time.Now().Add(startTimeout)
+	for _, s := range nodes {
+		for {
+			info, err := s.Do("CLUSTER", "INFO")
+			if err == nil && strings.Contains(info, "cluster_state:ok") && strings.Contains(info, "cluster_known_nodes:"+strconv.Itoa(n)) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Redis Cluster not ok within %v: %s", startTimeout, info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nodes
 }
 
 // start runs the process and waits for PING; on failure the process is
