@@ -430,3 +430,38 @@ func TestSharedOnRedisCluster(t *testing.T) {
 		t.Fatalf("errors on a Redis Cluster: %+v", st.Errors)
 	}
 }
+
+func TestSharedUnblockDuringOutage(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	clk := newFakeClock()
+	a, b := newReplica(t, srv.Addr, clk.Now, true), newReplica(t, srv.Addr, clk.Now, true)
+	cfg := config.DDoS{Threshold: 2, BlockDuration: time.Minute}
+	a.blocker.SetConfig(cfg)
+	b.blocker.SetConfig(cfg)
+	ip := mustAddr("192.0.2.9")
+	for range 3 {
+		b.blocker.Hit(ip)
+	}
+	b.blocks.flush(context.Background())
+	waitUntil(t, time.Second, "the block on a", func() bool { return len(a.blocker.Blocked()) == 1 })
+
+	// Redis stops answering (its data stays): a marks it down on a timeout.
+	if got, err := srv.Do("CLIENT", "PAUSE", "500", "ALL"); err != nil || got != "+OK" {
+		t.Fatalf("CLIENT PAUSE = %q, %v", got, err)
+	}
+	a.limiter.Allow("k", 1, 1)
+	if a.cl.Up() {
+		t.Fatal("a still up after a timeout")
+	}
+	if !a.blocker.Unblock(ip) {
+		t.Fatal("Unblock = false")
+	}
+	// Back: the unblock is written before the blocks are loaded again, so
+	// it holds on a and reaches b.
+	waitUntil(t, 3*time.Second, "a up again", a.cl.Up)
+	waitUntil(t, time.Second, "the unblock on b", func() bool { return len(b.blocker.Blocked()) == 0 })
+	if len(a.blocker.Blocked()) != 0 {
+		t.Fatal("the resync brought the lifted block back on a")
+	}
+}

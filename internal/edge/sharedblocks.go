@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,6 +75,9 @@ type BlockSync struct {
 	counter string // counter key prefix
 	every   time.Duration
 	buf     []sharedHit
+
+	mu       sync.Mutex
+	unblocks map[netip.Addr]struct{} // made while Redis was down
 }
 
 // NewBlockSync shares b's counts and blocks through cl. Run sends the counts.
@@ -81,7 +85,8 @@ func NewBlockSync(cl *cluster.Client, b *Blocker, log *slog.Logger) *BlockSync {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &BlockSync{cl: cl, b: b, log: log, set: cl.Key("ddos", "blocks"), counter: cl.Key("ddos") + ":{", every: blockFlushEvery}
+	s := &BlockSync{cl: cl, b: b, log: log, set: cl.Key("ddos", "blocks"), counter: cl.Key("ddos") + ":{", every: blockFlushEvery,
+		unblocks: make(map[netip.Addr]struct{})}
 	b.share.Store(&blockShare{onUnblock: s.unblocked})
 	cl.Handle(blockTopic, s.handle)
 	cl.OnResync(s.resync)
@@ -192,14 +197,31 @@ func (s *BlockSync) announce(ctx context.Context, ip netip.Addr, until int64) (m
 	return n == 1, err
 }
 
-// unblocked shares an unblock made here (the admin API).
+// unblocked shares an unblock made here (the admin API), or keeps it for
+// when Redis is back.
 func (s *BlockSync) unblocked(ip netip.Addr) {
 	if !s.cl.Up() {
 		s.cl.Fallback(cluster.OpDDoS)
+		s.keepUnblock(ip)
 		return
 	}
 	ctx, cancel := s.cl.RequestContext()
 	defer cancel()
+	if err := s.unblock(ctx, ip); err != nil {
+		s.cl.Fail(cluster.OpDDoS, err)
+		s.cl.Fallback(cluster.OpDDoS)
+		s.keepUnblock(ip)
+	}
+}
+
+func (s *BlockSync) keepUnblock(ip netip.Addr) {
+	s.mu.Lock()
+	s.unblocks[ip] = struct{}{}
+	s.mu.Unlock()
+}
+
+// unblock removes ip's block and counts from Redis and announces it.
+func (s *BlockSync) unblock(ctx context.Context, ip netip.Addr) error {
 	now := s.b.now().UnixNano()
 	start := now - now%int64(ddosWindow)
 	// Without its counts, the next flush would block it again at once.
@@ -207,10 +229,7 @@ func (s *BlockSync) unblocked(ip netip.Addr) {
 	if err == nil {
 		err = unblockScript.Run(ctx, s.cl.Redis(), []string{s.set}, ip.String(), s.cl.Channel(), s.cl.Announcement(blockTopic, "unblock")).Err()
 	}
-	if err != nil {
-		s.cl.Fail(cluster.OpDDoS, err)
-		s.cl.Fallback(cluster.OpDDoS)
-	}
+	return err
 }
 
 // handle applies a peer's announcement: "block <ip> <until ms>" or
@@ -246,6 +265,24 @@ func (s *BlockSync) handle(_ context.Context, m cluster.Message) {
 func (s *BlockSync) resync(ctx context.Context) {
 	rctx, cancel := s.cl.BackgroundContext(ctx)
 	defer cancel()
+	// Unblocks made while Redis was down first, or the load would bring
+	// those blocks back.
+	s.mu.Lock()
+	pending := s.unblocks
+	s.unblocks = make(map[netip.Addr]struct{})
+	s.mu.Unlock()
+	for ip := range pending {
+		if err := s.unblock(rctx, ip); err != nil {
+			s.cl.Fail(cluster.OpDDoS, err)
+			s.mu.Lock()
+			for ip := range pending {
+				s.unblocks[ip] = struct{}{}
+			}
+			s.mu.Unlock()
+			return
+		}
+		delete(pending, ip)
+	}
 	now := s.b.now().UnixMilli()
 	zs, err := s.cl.Redis().ZRangeByScoreWithScores(rctx, s.set, &redis.ZRangeBy{Min: "(" + strconv.FormatInt(now, 10), Max: "+inf"}).Result()
 	if err != nil {
