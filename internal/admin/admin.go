@@ -4,12 +4,14 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 
 	"github.com/altair-gateway/altair/internal/edge"
@@ -34,6 +36,18 @@ type Options struct {
 	Blocker *edge.Blocker
 	// Logger receives one line per change (never the token).
 	Logger *slog.Logger
+	// Cache purges the response cache; nil when no route caches.
+	Cache Purger
+}
+
+// Purger removes responses from the cache.
+type Purger interface {
+	// PurgeURL removes every stored response for one URL (all routes,
+	// credentials and variants); path is cleaned as routing cleans it.
+	PurgeURL(ctx context.Context, host, path, rawQuery string) (int, error)
+	// PurgePrefix removes every response for host whose path is prefix or
+	// below it.
+	PurgePrefix(ctx context.Context, host, prefix string) (int, error)
 }
 
 // Handler serves /admin/*.
@@ -42,6 +56,7 @@ type Handler struct {
 	enabled   bool
 	lists     *edge.Lists
 	blocker   *edge.Blocker
+	cache     Purger
 	log       *slog.Logger
 }
 
@@ -54,6 +69,7 @@ func New(o Options) *Handler {
 		tokenHash: sha256.Sum256([]byte(o.Token)),
 		enabled:   o.Token != "",
 		lists:     o.Lists,
+		cache:     o.Cache,
 		blocker:   o.Blocker,
 		log:       o.Logger,
 	}
@@ -100,6 +116,8 @@ func (h *Handler) Protect(next http.Handler) http.Handler {
 //	(the same for /admin/blacklist, the deny list)
 //	GET    /admin/blocked             IPs blocked by DDoS protection
 //	DELETE /admin/blocked?ip=X        lift a block
+//	DELETE /admin/cache?url=U         purge one URL from the response cache
+//	DELETE /admin/cache?host=H&prefix=P   purge every URL on H under path P
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !h.enabled {
 		httperr.Write(w, r, http.StatusNotFound, httperr.CodeNotFound)
@@ -117,6 +135,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.serveList(w, r, edge.Deny)
 	case "/admin/blocked":
 		h.serveBlocked(w, r)
+	case "/admin/cache":
+		h.serveCache(w, r)
 	default:
 		httperr.Write(w, r, http.StatusNotFound, CodeNotFound)
 	}
@@ -176,6 +196,55 @@ func (h *Handler) serveBlocked(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "GET, DELETE")
 		httperr.Write(w, r, http.StatusMethodNotAllowed, CodeMethod)
 	}
+}
+
+// CodeBadPurge answers a purge request without a usable url, or host and
+// prefix.
+const CodeBadPurge = "bad_purge_request"
+
+func (h *Handler) serveCache(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodDelete {
+		w.Header().Set("Allow", "DELETE")
+		httperr.Write(w, r, http.StatusMethodNotAllowed, CodeMethod)
+		return
+	}
+	if h.cache == nil {
+		writeJSON(w, r, http.StatusOK, map[string]any{"purged": 0, "cache": "disabled"})
+		return
+	}
+	q := r.URL.Query()
+	var (
+		n    int
+		err  error
+		what string
+	)
+	switch {
+	case q.Get("url") != "":
+		u, perr := url.Parse(q.Get("url"))
+		if perr != nil || u.Host == "" {
+			httperr.Write(w, r, http.StatusBadRequest, CodeBadPurge)
+			return
+		}
+		path := u.Path
+		if path == "" {
+			path = "/"
+		}
+		what = u.Host + path
+		n, err = h.cache.PurgeURL(r.Context(), u.Host, path, u.RawQuery)
+	case q.Get("host") != "" && q.Get("prefix") != "":
+		what = q.Get("host") + q.Get("prefix") + "*"
+		n, err = h.cache.PurgePrefix(r.Context(), q.Get("host"), q.Get("prefix"))
+	default:
+		httperr.Write(w, r, http.StatusBadRequest, CodeBadPurge)
+		return
+	}
+	if err != nil {
+		h.log.Warn("admin cache purge failed", "what", what, "error", err, "request_id", r.Header.Get(httperr.RequestIDHeader))
+		httperr.Write(w, r, http.StatusBadGateway, httperr.CodeBadGateway)
+		return
+	}
+	h.log.Info("admin cache purge", "what", what, "purged", n, "request_id", r.Header.Get(httperr.RequestIDHeader))
+	writeJSON(w, r, http.StatusOK, map[string]any{"purged": n})
 }
 
 func validAddress(s string) bool {

@@ -37,6 +37,8 @@ type Config struct {
 	// Compression is the default response compression; routes may
 	// override it.
 	Compression Compression `yaml:"compression"`
+	// Cache configures the HTTP response cache.
+	Cache Cache `yaml:"cache"`
 	// Auth configures the authentication methods routes can require.
 	Auth Auth `yaml:"auth"`
 	// Defaults holds the settings that every upstream and route inherits unless it
@@ -175,6 +177,49 @@ type Compression struct {
 	Types []string `yaml:"types"`
 	// ExtraTypes adds to the default list (e.g. text/event-stream).
 	ExtraTypes []string `yaml:"extra_types"`
+}
+
+// Cache configures the HTTP response cache (RFC 9111, shared-cache rules).
+type Cache struct {
+	// Enabled turns caching on for every route (ENABLE_CACHING). Default
+	// false: routes opt in with routes[].cache.enabled.
+	Enabled bool `yaml:"enabled"`
+	// TTL is the freshness of cacheable responses that state none
+	// (CACHE_TTL). Default 5m; 0s is strict mode: only RFC 9111's own
+	// freshness rules apply.
+	TTL *time.Duration `yaml:"ttl"`
+	// MaxBodyBytes: larger responses stream through and are not stored.
+	// Default 1 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxMemoryBytes bounds the in-process store. Default 64 MiB.
+	MaxMemoryBytes int64 `yaml:"max_memory_bytes"`
+	// KeepStale is how long an entry is kept after it goes stale, for
+	// revalidation and stale-if-error. Default 10m.
+	KeepStale time.Duration `yaml:"keep_stale"`
+	// CoalesceTimeout bounds how long a request waits for a concurrent
+	// miss on the same key. Default 5s.
+	CoalesceTimeout time.Duration `yaml:"coalesce_timeout"`
+	// RevalidateTimeout bounds a background revalidation. Default 30s.
+	RevalidateTimeout time.Duration `yaml:"revalidate_timeout"`
+}
+
+// DefaultCacheTTL is CACHE_TTL's default, as in the original gateway.
+const DefaultCacheTTL = 5 * time.Minute
+
+// FreshnessTTL is TTL, or DefaultCacheTTL when unset.
+func (c Cache) FreshnessTTL() time.Duration {
+	if c.TTL == nil {
+		return DefaultCacheTTL
+	}
+	return *c.TTL
+}
+
+// RouteCache is a route's cache setting.
+type RouteCache struct {
+	// Enabled overrides cache.enabled for the route.
+	Enabled *bool `yaml:"enabled"`
+	// TTL overrides cache.ttl for the route; 0s is strict mode.
+	TTL *time.Duration `yaml:"ttl"`
 }
 
 // CompressionLevels are per-encoding compression levels.
@@ -391,6 +436,9 @@ type Route struct {
 	// Compression overrides the default compression for this route, field
 	// by field; disabled in either turns it off.
 	Compression Compression `yaml:"compression"`
+	// Cache turns the response cache on or off for this route and sets its
+	// default freshness.
+	Cache RouteCache `yaml:"cache"`
 	// Upstream names an entry of Config.Upstreams. Exactly one of Upstream and
 	// Backends is set.
 	Upstream string `yaml:"upstream"`

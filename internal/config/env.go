@@ -34,6 +34,8 @@ const (
 	envDDoSThreshold         = "DDOS_THRESHOLD"
 	envBlockDuration         = "BLOCK_DURATION"
 	envEnableCompression     = "ENABLE_COMPRESSION"
+	envEnableCaching         = "ENABLE_CACHING"
+	envCacheTTL              = "CACHE_TTL"
 
 	// OpenTelemetry's standard variables.
 	envOTLPEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
@@ -181,6 +183,21 @@ func applySecurityEnv(c *Config, env map[string]string) Problems {
 	}
 	applyOTelEnv(&c.Tracing, env, bad)
 	applyRedisEnv(&c.Redis, env, bad)
+	if v, ok := lookup(env, envEnableCaching); ok {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			bad(envEnableCaching, fmt.Errorf("want true or false, got %q", v))
+		} else {
+			c.Cache.Enabled = on
+		}
+	}
+	if v, ok := lookup(env, envCacheTTL); ok {
+		if d, err := parseEnvDuration(v); err != nil {
+			bad(envCacheTTL, err)
+		} else {
+			c.Cache.TTL = &d
+		}
+	}
 	if v, ok := lookup(env, envEnableCompression); ok {
 		on, err := strconv.ParseBool(v)
 		if err != nil {

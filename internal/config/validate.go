@@ -116,6 +116,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 		v.add("log.access.sample", "must be between 0 and 1, got %v", *r)
 	}
 	v.tracing(&c.Tracing)
+	v.cache(c)
 	v.redis()
 	v.count("server.max_uri_bytes", int64(s.MaxURIBytes))
 	v.count("server.max_body_bytes", s.MaxBodyBytes)
@@ -704,5 +705,25 @@ func (v *validator) monitor() {
 	m := &v.c.Monitor
 	if !m.Disabled && m.OnAdmin && v.c.Admin.Token == "" {
 		v.add("monitor.on_admin", "needs admin.token (ADMIN_TOKEN): the monitor's data would be served to no one")
+	}
+}
+
+func (v *validator) cache(c *Config) {
+	k := &c.Cache
+	if k.TTL != nil {
+		v.duration("cache.ttl", *k.TTL)
+	}
+	v.count("cache.max_body_bytes", k.MaxBodyBytes)
+	v.count("cache.max_memory_bytes", k.MaxMemoryBytes)
+	if k.MaxMemoryBytes > 0 && k.MaxBodyBytes > k.MaxMemoryBytes {
+		v.add("cache.max_body_bytes", "must not exceed cache.max_memory_bytes (%d)", k.MaxMemoryBytes)
+	}
+	v.duration("cache.keep_stale", k.KeepStale)
+	v.duration("cache.coalesce_timeout", k.CoalesceTimeout)
+	v.duration("cache.revalidate_timeout", k.RevalidateTimeout)
+	for i := range c.Routes {
+		if t := c.Routes[i].Cache.TTL; t != nil {
+			v.duration(fmt.Sprintf("routes[%d].cache.ttl", i), *t)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/altair-gateway/altair/internal/admin"
 	"github.com/altair-gateway/altair/internal/admin/monitor"
 	"github.com/altair-gateway/altair/internal/auth"
+	"github.com/altair-gateway/altair/internal/cache"
 	"github.com/altair-gateway/altair/internal/compress"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
@@ -58,6 +59,9 @@ type graph struct {
 	accessSample float64
 	// compressor is the default compression policy (nil: off).
 	compressor *compress.Compressor
+	// cache is the response cache (nil: no route caches); ownCache is set
+	// when the graph made it itself and closes it.
+	cache, ownCache *cache.Cache
 	// identityHeaders are the headers the gateway itself sets from verified
 	// credentials (jwt.claim_headers, forward-auth copy_headers). A client's
 	// own copies are removed on every route, not only on routes with auth,
@@ -86,7 +90,10 @@ type buildDeps struct {
 	inFlight *edge.InFlightCounts // nil: counts of the graph's own
 	metrics  *metrics             // nil: nothing counted or served (validate, explain)
 	tracer   *observe.Tracer      // nil: tracing off
-	monitor  *monitor.Monitor     // nil: no monitor page (validate, explain)
+	// cache is the response cache for the routes that cache; nil with a
+	// config that caches (validate, explain) makes one for this graph.
+	cache   *cache.Cache
+	monitor *monitor.Monitor // nil: no monitor page (validate, explain)
 	// adminOnMain: the admin API is served on the main listener (admin.listen
 	// was empty at start; the listener layout does not change on reload).
 	adminOnMain bool
@@ -116,6 +123,15 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	g.security = middleware.NewSecurityHeaders(cfg.SecurityHeaders)
 	g.maxURI = cfg.Server.MaxURIBytes
 	g.accessLog, g.accessSample = !cfg.Log.Access.Disabled, cfg.Log.Access.SampleRate()
+	g.cache = d.cache
+	if g.cache == nil && cacheWanted(cfg) {
+		c, err := newCache(cfg, nil, logger, d.now)
+		if err != nil {
+			problems = append(problems, problem(cfg, "cache", "%v", err))
+		} else {
+			g.cache, g.ownCache = c, c
+		}
+	}
 	if !cfg.Compression.Disabled {
 		c, err := compress.New(compressOptions(cfg.Compression))
 		if err != nil {
@@ -201,6 +217,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		}
 		rt.tracer = d.tracer
 		rt.compressor = g.compressor
+		rt.cache = g.cache
 		if authn != nil {
 			problems = append(problems, rt.buildChain(cfg, i, authn, limiter)...)
 		}
@@ -220,8 +237,12 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		Logger:   observe.Subsystem(logger, observe.SubsystemDDoS),
 	})
 	g.entry = guard.Wrap(http.HandlerFunc(g.dispatch))
+	var purger admin.Purger
+	if g.cache != nil {
+		purger = cachePurger{g.cache}
+	}
 	adminAPI := admin.New(admin.Options{Token: cfg.Admin.Token, Lists: d.lists, Blocker: blocker,
-		Logger: observe.Subsystem(logger, observe.SubsystemAdmin)})
+		Cache: purger, Logger: observe.Subsystem(logger, observe.SubsystemAdmin)})
 	// The admin API is behind the edge checks like everything else: denied
 	// and blocked clients cannot even try tokens. Operators' addresses go on
 	// the allow list (it comes first), or the API on admin.listen.
@@ -294,6 +315,9 @@ func (g *graph) start(ctx context.Context) {
 func (g *graph) close() {
 	for _, p := range g.pools {
 		p.Close()
+	}
+	if g.ownCache != nil {
+		_ = g.ownCache.Close()
 	}
 	if g.auth != nil {
 		g.auth.Close()

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/altair-gateway/altair/internal/admin/monitor"
+	"github.com/altair-gateway/altair/internal/cache"
 	"github.com/altair-gateway/altair/internal/cluster"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
@@ -101,6 +102,11 @@ type Gateway struct {
 	none    *requestMetrics
 	// connections mirrors active_connections for Snapshot.
 	connections atomic.Int64
+	// cache is the response cache of the live graph (nil: no route caches)
+	// and the settings it was made with; it is kept across reloads that do
+	// not change them.
+	cache    *cache.Cache
+	cacheSet cacheSettings
 	// access writes access-log lines; nil when Options.AccessLog was nil.
 	access *observe.AccessLog
 	tracer *observe.Tracer // nil: tracing off
@@ -168,7 +174,20 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	if g.closed {
 		return ErrClosed
 	}
+	rc, err := g.cacheFor(cfg)
+	if err != nil {
+		ps := config.Problems{problem(cfg, "cache", "%v", err)}
+		g.recordFailure(ps)
+		return ps
+	}
+	// dropCache closes a Cache made for this Apply that does not go live.
+	dropCache := func() {
+		if rc != nil && rc != g.cache {
+			_ = rc.Close()
+		}
+	}
 	ng, err := build(cfg, buildDeps{
+		cache:    rc,
 		log:      g.root.Handler(),
 		registry: g.registry,
 		now:      g.now,
@@ -185,6 +204,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		adminOnMain: g.adminListen == "",
 	})
 	if err != nil {
+		dropCache()
 		g.recordFailure(err)
 		return err
 	}
@@ -195,6 +215,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	// run-time entries, counters and blocks stay.
 	if err := g.lists.SetConfig(cfg.Edge.Allow, cfg.Edge.Deny); err != nil {
 		ng.close()
+		dropCache()
 		g.recordFailure(err)
 		return err
 	}
@@ -206,6 +227,14 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 	g.pruneCounters(ng)
 	g.metrics.retainBackends(ng.pools)
 	old.close()
+	if g.cache != rc {
+		// Requests still running on the old graph finish against the old
+		// Cache; Close only stops its background revalidations.
+		if g.cache != nil {
+			_ = g.cache.Close()
+		}
+		g.cache, g.cacheSet = rc, cacheSettingsOf(cfg.Cache)
+	}
 	g.reloadsOK.Add(1)
 	g.metrics.reload(true)
 	g.lastError.Store(nil)
@@ -248,6 +277,9 @@ func (g *Gateway) Close() {
 	g.cancel()
 	g.current.Load().close()
 	g.bg.Wait()
+	if g.cache != nil {
+		_ = g.cache.Close()
+	}
 	if g.access != nil {
 		g.access.Close()
 	}

@@ -57,18 +57,21 @@ func methodIndex(m string) int {
 type metrics struct {
 	reg *prometheus.Registry
 
-	requests       *prometheus.CounterVec   // method, route, status
-	duration       *prometheus.HistogramVec // method, route
-	connections    prometheus.Gauge
-	breakerTrips   *prometheus.CounterVec   // backend
-	upstreamTime   *prometheus.HistogramVec // backend
-	upstreamErrors *prometheus.CounterVec   // backend, kind
-	retries        *prometheus.CounterVec   // route
-	rateLimited    *prometheus.CounterVec   // route
-	reloads        *prometheus.CounterVec   // result
-	cacheHits      prometheus.Counter
-	handler        http.Handler       // promhttp over reg
-	discard        prometheus.Counter // unregistered, for routes a reload removed
+	requests         *prometheus.CounterVec   // method, route, status
+	duration         *prometheus.HistogramVec // method, route
+	connections      prometheus.Gauge
+	breakerTrips     *prometheus.CounterVec   // backend
+	upstreamTime     *prometheus.HistogramVec // backend
+	upstreamErrors   *prometheus.CounterVec   // backend, kind
+	retries          *prometheus.CounterVec   // route
+	rateLimited      *prometheus.CounterVec   // route
+	reloads          *prometheus.CounterVec   // result
+	cacheHits        prometheus.Counter
+	cacheMisses      prometheus.Counter
+	cacheRequests    *prometheus.CounterVec // route, result
+	cacheStoreErrors *prometheus.CounterVec // op
+	handler          http.Handler           // promhttp over reg
+	discard          prometheus.Counter     // unregistered, for routes a reload removed
 
 	backendsMu sync.Mutex
 	backends   map[string]bool // backend labels with series
@@ -121,8 +124,20 @@ func newMetrics(g *Gateway) *metrics {
 		}, []string{"result"}),
 		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cache_hits_total",
-			Help: "Responses served from the cache (0 until response caching exists).",
+			Help: "Responses served from the cache: fresh, stale, or after a 304 revalidation.",
 		}),
+		cacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cache_misses_total",
+			Help: "Cacheable requests fetched from the origin.",
+		}),
+		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cache_requests_total",
+			Help: "Requests on caching routes by result (hit, stale, revalidated, miss, bypass).",
+		}, []string{"route", "result"}),
+		cacheStoreErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cache_store_errors_total",
+			Help: "Failed cache store operations by op (get, set, delete).",
+		}, []string{"op"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "altair_build_info",
@@ -134,6 +149,7 @@ func newMetrics(g *Gateway) *metrics {
 	m.reg.MustRegister(
 		m.requests, m.duration, m.connections, m.breakerTrips, m.upstreamTime,
 		m.upstreamErrors, m.retries, m.rateLimited, m.reloads, m.cacheHits, buildInfo,
+		m.cacheMisses, m.cacheRequests, m.cacheStoreErrors,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "blocked_ips_total",
 			Help: "Client IPs blocked by DDoS protection since start.",
@@ -205,6 +221,7 @@ func (m *metrics) forget(route string) {
 	m.duration.DeletePartialMatch(l)
 	m.retries.DeletePartialMatch(l)
 	m.rateLimited.DeletePartialMatch(l)
+	m.cacheRequests.DeletePartialMatch(l)
 }
 
 // route returns the request metrics of one route name, with the duration

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/altair-gateway/altair/internal/auth"
+	"github.com/altair-gateway/altair/internal/cache"
 	"github.com/altair-gateway/altair/internal/compress"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/edge"
@@ -42,6 +43,7 @@ type route struct {
 	onRetry          func() // nil: retries not counted
 	tracer           *observe.Tracer
 	compressor       *compress.Compressor // the graph's default; set before buildChain
+	cache            *cache.Cache         // the graph's; nil when no route caches
 }
 
 // routeCounters are a route's request counters; they survive reloads for routes
@@ -114,6 +116,7 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 	// Built from the inside out; steps lists them outside in.
 	var h http.Handler = http.HandlerFunc(rt.proxy)
 	var steps []string
+	h, caches := rt.routeCache(cfg, h, &steps)
 	if rc.MaxBodyBytes > 0 {
 		h = middleware.BodyLimit(rc.MaxBodyBytes)(h)
 		steps = append(steps, fmt.Sprintf("body-limit(%d)", rc.MaxBodyBytes))
@@ -154,6 +157,12 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 			}
 			steps = append(steps, "auth("+strings.Join(methods, ",")+")")
 		}
+	}
+	if caches {
+		// Auth removes the credentials it checked; the cache keys its
+		// entries by them, so they are read before.
+		h = cache.CaptureCredentials(cfg.Auth.APIKeys.Header)(h)
+		steps = append(steps, "cache-credentials")
 	}
 	if !rl.Disabled && !identityKey {
 		h = limit(h)

@@ -149,8 +149,8 @@ func (g *Gateway) features(gr *graph) map[string]bool {
 		"monitor":          !c.Monitor.Disabled,
 		"access_log":       g.access != nil && gr.accessLog,
 		"tracing":          g.tracer != nil,
-		"caching":          false, // not built yet
 		"compression":      gr.compressor != nil,
+		"caching":          cacheWanted(c),
 		"redis":            g.cluster != nil,
 	}
 }

@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// countingBackend answers with a body naming the request's Authorization
+// and API key and a counter, with the Cache-Control it is given.
+func countingBackend(t *testing.T, cacheControl string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := n.Add(1)
+		if cacheControl != "" {
+			w.Header().Set("Cache-Control", cacheControl)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"n":%d,"auth":%q,"key":%q,"pad":%q}`, i, r.Header.Get("Authorization"),
+			r.Header.Get("X-Api-Key"), strings.Repeat("x", 2048))
+	}))
+	t.Cleanup(s.Close)
+	return s, &n
+}
+
+func TestCacheRoute(t *testing.T) {
+	b, n := countingBackend(t, "public, max-age=60")
+	out := &syncBuf{}
+	g := New(Options{Version: "test", AccessLog: out, LogFormat: "json"})
+	t.Cleanup(g.Close)
+	if err := g.Apply(load(t, quiet+fmt.Sprintf(`
+admin:
+  token: "0123456789abcdef0123"
+routes:
+  - name: cached
+    match: { prefix: /c }
+    cache: { enabled: true }
+    backends: [ { url: %[1]q } ]
+  - name: plain
+    match: { prefix: /p }
+    backends: [ { url: %[1]q } ]
+`, b.URL))); err != nil {
+		t.Fatal(err)
+	}
+
+	first := do(g, "GET", "/c/x", "Host", "api.test")
+	second := do(g, "GET", "/c/x", "Host", "api.test")
+	if n.Load() != 1 || first.Header().Get("X-Cache") != "MISS" || second.Header().Get("X-Cache") != "HIT" ||
+		second.Body.String() != first.Body.String() || second.Header().Get("Age") == "" {
+		t.Fatalf("origin hit %d times; X-Cache %q then %q (Age %q)", n.Load(),
+			first.Header().Get("X-Cache"), second.Header().Get("X-Cache"), second.Header().Get("Age"))
+	}
+	// A client that accepts compression gets the cached body compressed.
+	if w := do(g, "GET", "/c/x", "Host", "api.test", "Accept-Encoding", "gzip"); w.Header().Get("Content-Encoding") != "gzip" || w.Header().Get("X-Cache") != "HIT" || n.Load() != 1 {
+		t.Fatalf("gzip client: %v (origin hits %d)", w.Header(), n.Load())
+	}
+	// Another credential is another partition, never the first one's entry.
+	a := do(g, "GET", "/c/x", "Host", "api.test", "Authorization", "Bearer alice-token")
+	bb := do(g, "GET", "/c/x", "Host", "api.test", "Authorization", "Bearer bob-token")
+	a2 := do(g, "GET", "/c/x", "Host", "api.test", "Authorization", "Bearer alice-token")
+	if !strings.Contains(a.Body.String(), "alice") || !strings.Contains(bb.Body.String(), "bob") || a2.Body.String() != a.Body.String() || n.Load() != 3 {
+		t.Fatalf("credential partitions: alice %q, bob %q, alice again %q, origin hits %d",
+			a.Body.String()[:40], bb.Body.String()[:40], a2.Body.String()[:40], n.Load())
+	}
+	// A route without cache passes everything through.
+	do(g, "GET", "/p/x")
+	do(g, "GET", "/p/x")
+	if n.Load() != 5 {
+		t.Fatalf("plain route: origin hits %d, want 5", n.Load())
+	}
+	// An unsafe request on the URL invalidates it.
+	do(g, "POST", "/c/x", "Host", "api.test")
+	if w := do(g, "GET", "/c/x", "Host", "api.test"); w.Header().Get("X-Cache") != "MISS" {
+		t.Fatalf("after POST: X-Cache %q, want MISS", w.Header().Get("X-Cache"))
+	}
+	// Purge through the admin API.
+	if w := do(g, "GET", "/c/x", "Host", "api.test"); w.Header().Get("X-Cache") != "HIT" {
+		t.Fatalf("before purge: X-Cache %q", w.Header().Get("X-Cache"))
+	}
+	w := do(g, "DELETE", "/admin/cache?url=http://api.test/c/x", "Authorization", "Bearer 0123456789abcdef0123")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"purged":`) {
+		t.Fatalf("purge: %d %s", w.Code, w.Body.String())
+	}
+	if w := do(g, "GET", "/c/x", "Host", "api.test"); w.Header().Get("X-Cache") != "MISS" {
+		t.Fatalf("after purge: X-Cache %q, want MISS", w.Header().Get("X-Cache"))
+	}
+	do(g, "GET", "/c/y/1", "Host", "api.test")
+	do(g, "GET", "/c/y/2", "Host", "api.test")
+	w = do(g, "DELETE", "/admin/cache?host=api.test&prefix=/c/y", "Authorization", "Bearer 0123456789abcdef0123")
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"purged":2`) {
+		t.Fatalf("purge prefix: %d %s", w.Code, w.Body.String())
+	}
+
+	samples := scrape(t, g)
+	wantSample(t, samples, `cache_requests_total{result="hit",route="cached"}`, 4)
+	wantSample(t, samples, `cache_requests_total{result="miss",route="cached"}`, 7)
+	if samples["cache_hits_total"] != 4 || samples["cache_misses_total"] != 7 {
+		t.Errorf("cache_hits_total %v, cache_misses_total %v", samples["cache_hits_total"], samples["cache_misses_total"])
+	}
+	var st statsReport
+	decode(t, do(g, "GET", "/stats"), &st)
+	if !st.Features["caching"] {
+		t.Error("stats features: caching false")
+	}
+	lines := accessLines(t, g, out)
+	hits := 0
+	for _, l := range lines {
+		if l["cache"] == "HIT" {
+			hits++
+		}
+	}
+	if hits != 4 {
+		t.Errorf("%d access lines say HIT, want 4", hits)
+	}
+}
+
+// TestCacheDefaultTTLAndStrict: with ENABLE_CACHING's setting, a response
+// that states no freshness is cached for cache.ttl; in strict mode (0s)
+// it is not.
+func TestCacheDefaultTTLAndStrict(t *testing.T) {
+	b, n := countingBackend(t, "")
+	g := newGateway(t, quiet+fmt.Sprintf(`
+cache: { enabled: true }
+routes:
+  - name: ttl
+    match: { prefix: /ttl }
+    backends: [ { url: %[1]q } ]
+  - name: strict
+    match: { prefix: /strict }
+    cache: { ttl: 0s }
+    backends: [ { url: %[1]q } ]
+  - name: off
+    match: { prefix: /off }
+    cache: { enabled: false }
+    backends: [ { url: %[1]q } ]
+`, b.URL))
+	do(g, "GET", "/ttl")
+	if w := do(g, "GET", "/ttl"); w.Header().Get("X-Cache") != "HIT" || n.Load() != 1 {
+		t.Fatalf("default ttl: X-Cache %q, origin hits %d", w.Header().Get("X-Cache"), n.Load())
+	}
+	do(g, "GET", "/strict")
+	if w := do(g, "GET", "/strict"); w.Header().Get("X-Cache") == "HIT" || n.Load() != 3 {
+		t.Fatalf("strict: X-Cache %q, origin hits %d", w.Header().Get("X-Cache"), n.Load())
+	}
+	do(g, "GET", "/off")
+	if w := do(g, "GET", "/off"); w.Header().Get("X-Cache") != "" || n.Load() != 5 {
+		t.Fatalf("route off: X-Cache %q, origin hits %d", w.Header().Get("X-Cache"), n.Load())
+	}
+}
