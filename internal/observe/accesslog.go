@@ -27,14 +27,15 @@ type AccessEntry struct {
 // other logs. A request only formats its line and copies it into a buffer
 // under a short lock; full buffers go to a writer goroutine, which also
 // writes whatever waits every FlushInterval. So a slow or stuck output never
-// holds up a request: when the writer falls behind by every buffer, lines are
+// holds up a request: when the writer falls behind by every buffer (1 MiB), lines are
 // dropped and counted (Dropped) instead.
 type AccessLog struct {
 	text bool
 	out  io.Writer
 
-	mu  sync.Mutex
-	cur []byte // the buffer being filled
+	mu   sync.Mutex
+	cur  []byte // the buffer being filled
+	made int    // buffers allocated, at most accessBuffers
 
 	full    chan []byte // buffers waiting to be written, in order
 	free    chan []byte // empty buffers
@@ -50,7 +51,10 @@ const FlushInterval = 100 * time.Millisecond
 
 const (
 	accessBufSize = 64 << 10
-	accessBuffers = 4 // one filling, the rest queued or being written
+	// accessBuffers bounds the buffers in use (one filling, the rest
+	// queued or being written): 1 MiB of lines absorbs a burst that comes
+	// faster than the writer runs; beyond it the output is stuck, not slow.
+	accessBuffers = 16
 )
 
 // NewAccessLog returns an access log writing to w in format ("json" or
@@ -65,9 +69,7 @@ func NewAccessLog(w io.Writer, format string) *AccessLog {
 		stop: make(chan struct{}),
 		done: make(chan struct{}),
 	}
-	for range accessBuffers - 1 {
-		a.free <- make([]byte, 0, accessBufSize)
-	}
+	a.made = 1
 	a.lines.New = func() any { b := make([]byte, 0, 512); return &b }
 	go a.writer()
 	return a
@@ -86,15 +88,24 @@ func (a *AccessLog) writer() {
 		case <-t.C:
 			a.handOff()
 		case <-a.stop:
-			a.handOff()
 			for {
 				select {
 				case buf := <-a.full:
 					a.write(buf)
+					continue
 				default:
-					return
 				}
+				break
 			}
+			// Everything queued is out; last, the buffer being filled.
+			a.mu.Lock()
+			buf := a.cur
+			a.cur = a.cur[len(a.cur):]
+			a.mu.Unlock()
+			if len(buf) > 0 {
+				_, _ = a.out.Write(buf)
+			}
+			return
 		}
 	}
 }
@@ -107,12 +118,25 @@ func (a *AccessLog) handOff() {
 	if len(a.cur) == 0 {
 		return
 	}
-	select {
-	case nb := <-a.free:
+	if nb, ok := a.nextBuffer(); ok {
 		a.full <- a.cur // never blocks: full has room for every buffer
 		a.cur = nb
-	default: // all others queued: they are written first
 	}
+}
+
+// nextBuffer returns an empty buffer: a free one, else a new one while
+// fewer than accessBuffers exist. Called with a.mu held.
+func (a *AccessLog) nextBuffer() ([]byte, bool) {
+	select {
+	case nb := <-a.free:
+		return nb, true
+	default:
+	}
+	if a.made < accessBuffers {
+		a.made++
+		return make([]byte, 0, accessBufSize), true
+	}
+	return nil, false // every buffer is queued or being written
 }
 
 func (a *AccessLog) write(buf []byte) {
@@ -148,11 +172,10 @@ func (a *AccessLog) Log(e *AccessEntry) {
 	if len(a.cur)+len(b) > cap(a.cur) {
 		// Lines are written whole: the output is shared with the other logs,
 		// and a line split over two writes could be interleaved.
-		select {
-		case nb := <-a.free:
+		if nb, ok := a.nextBuffer(); ok {
 			a.full <- a.cur
 			a.cur = nb
-		default:
+		} else {
 			room = false // the writer is behind by every buffer
 		}
 	}
