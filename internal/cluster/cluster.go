@@ -248,6 +248,20 @@ func (c *Client) Up() bool { return c.state.Load() == stateUp }
 // BackgroundContext, and report failures with Fail.
 func (c *Client) Redis() redis.UniversalClient { return c.rdb }
 
+// ForEachMaster runs fn with a client of each master: the one server of a
+// standalone or Sentinel setup, every master of a Redis Cluster (there
+// concurrently). It is for commands that see only one node's keys, such as
+// SCAN. fn bounds its own calls.
+func (c *Client) ForEachMaster(ctx context.Context, fn func(context.Context, *redis.Client) error) error {
+	switch r := c.rdb.(type) {
+	case *redis.ClusterClient:
+		return r.ForEachMaster(ctx, fn)
+	case *redis.Client:
+		return fn(ctx, r)
+	}
+	return fmt.Errorf("redis: no masters to visit on a %T", c.rdb)
+}
+
 // Prefix is the key prefix (redis.key_prefix).
 func (c *Client) Prefix() string { return c.prefix }
 
