@@ -63,8 +63,17 @@ const (
 
 // Options configure a Cache.
 type Options struct {
-	// Store keeps the entries. Nil: a Memory store of MaxMemoryBytes.
+	// Store keeps the entries. Nil: a Memory store of MaxMemoryBytes, in
+	// front of Redis when Shared is set.
 	Store Store
+	// Shared, when set, keeps the entries in the Redis the replicas share
+	// (see Shared), so a response stored through one replica is a hit
+	// through every other; Store must be nil.
+	Shared *Shared
+	// SharedOnly, with Shared, leaves out the memory tier: every lookup
+	// reads Redis, invalidations apply everywhere at once, and while Redis
+	// is down nothing is cached.
+	SharedOnly bool
 	// DefaultTTL (CACHE_TTL) is the freshness lifetime of a storable
 	// response that states none (no max-age, s-maxage or Expires). Zero is
 	// strict mode: only RFC 9111's own rules apply, the heuristic from
@@ -73,8 +82,9 @@ type Options struct {
 	// MaxBodyBytes is the largest body stored (default
 	// DefaultMaxBodyBytes); larger bodies stream and are not stored.
 	MaxBodyBytes int64
-	// MaxMemoryBytes bounds the Memory store made when Store is nil
-	// (default DefaultMaxMemoryBytes); at least MaxBodyBytes.
+	// MaxMemoryBytes bounds the Memory store made when Store is nil (the
+	// memory tier with Shared; default DefaultMaxMemoryBytes); at least
+	// MaxBodyBytes.
 	MaxMemoryBytes int64
 	// KeepStale is how long an entry is kept past its freshness and stale
 	// windows so that a later request can revalidate it with a 304 instead
@@ -162,6 +172,7 @@ type Cache struct {
 	log               *slog.Logger
 	now               func() time.Time
 	flights           *flights
+	detach            func() // takes the memory tier off Shared; nil without
 
 	storeDown    atomic.Bool // a store operation failed and none has succeeded since
 	warnedNoCred atomic.Bool
@@ -211,6 +222,9 @@ func New(o Options) (*Cache, error) {
 	if o.Store == nil && o.MaxMemoryBytes < o.MaxBodyBytes {
 		problems = append(problems, fmt.Errorf("max memory bytes (%d) is less than max body bytes (%d)", o.MaxMemoryBytes, o.MaxBodyBytes))
 	}
+	if o.Store != nil && o.Shared != nil {
+		problems = append(problems, errors.New("both a store and the shared tier"))
+	}
 	if o.KeepStale < 0 || o.RevalidateTimeout < 0 || o.CoalesceTimeout < 0 {
 		problems = append(problems, errors.New("a duration is negative"))
 	}
@@ -229,6 +243,13 @@ func New(o Options) (*Cache, error) {
 		now:               o.Now,
 		flights:           newFlights(),
 	}
+	var rds *Redis
+	if o.Shared != nil {
+		rds = NewRedis(o.Shared.cl, o.Now)
+		if o.SharedOnly {
+			c.store = rds
+		}
+	}
 	if c.store == nil {
 		m, err := NewMemory(MemoryOptions{
 			MaxBytes:      o.MaxMemoryBytes,
@@ -239,17 +260,27 @@ func New(o Options) (*Cache, error) {
 			return nil, err
 		}
 		c.store, c.mem = m, m
+		if rds != nil {
+			t := newTiered(m, rds, o.Shared)
+			o.Shared.attach(t)
+			c.store, c.detach = t, func() { o.Shared.detach(t) }
+		}
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }
 
 // Close stops background revalidations and waits for them to return. The
-// handlers keep serving from the store but start no more.
+// handlers keep serving from the store but start no more; with Shared, the
+// memory tier no longer follows other replicas' invalidations.
 func (c *Cache) Close() error {
 	c.mu.Lock()
+	closed := c.closed
 	c.closed = true
 	c.mu.Unlock()
+	if !closed && c.detach != nil {
+		c.detach()
+	}
 	c.cancel()
 	c.wg.Wait()
 	return nil

@@ -116,7 +116,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	key := requestKey(r)
 	sub := h.sub(creds)
-	e := selectEntry(c.get(r.Context(), key, sub), r.Header)
+	e := h.lookup(r.Context(), key, sub, r.Header)
 	if e != nil {
 		d := e.derive()
 		now := c.now()
@@ -156,7 +156,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.fl, f.fkey = fl, fk
 		} else {
 			if fl.wait(r.Context(), c.coalesceTimeout) {
-				if e2 := selectEntry(c.get(r.Context(), key, sub), r.Header); e2 != nil {
+				if e2 := h.lookup(r.Context(), key, sub, r.Header); e2 != nil {
 					d := e2.derive()
 					age := e2.age(c.now())
 					switch decide(&d.fresh, &rc, d.fresh.lifetime(h.ttl), age) {
@@ -211,6 +211,37 @@ func (h *routeHandler) bypass(w http.ResponseWriter, r *http.Request) {
 		h.done(w, Bypass)
 	}
 	h.next.ServeHTTP(w, r)
+}
+
+// tieredStore is a store with an in-process tier in front of a shared one.
+type tieredStore interface {
+	Store
+	// getUpper reads the in-process tier.
+	getUpper(ctx context.Context, key, sub string) []*Entry
+	// getLower reads the shared tier, copying what it finds into the
+	// in-process one; nil when it has nothing or is unavailable.
+	getLower(ctx context.Context, key, sub string) []*Entry
+}
+
+// lookup returns the stored variant under key and sub that matches request
+// header hd, or nil. With a tiered store, the shared tier is read when the
+// in-process one has no fresh match, so another replica's fill, variant or
+// revalidation is used rather than the origin asked again; the newer of the
+// two answers wins.
+func (h *routeHandler) lookup(ctx context.Context, key, sub string, hd http.Header) *Entry {
+	c := h.c
+	ts, ok := c.store.(tieredStore)
+	if !ok {
+		return selectEntry(c.get(ctx, key, sub), hd)
+	}
+	e := selectEntry(ts.getUpper(ctx, key, sub), hd)
+	if e != nil && e.Fresh(c.now(), h.ttl) {
+		return e
+	}
+	if e2 := selectEntry(ts.getLower(ctx, key, sub), hd); e2 != nil && (e == nil || e2.ResponseTime.After(e.ResponseTime)) {
+		return e2
+	}
+	return e
 }
 
 // get reads the store; a failure counts as a miss.

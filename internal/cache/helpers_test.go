@@ -58,7 +58,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Metrics = h.metrics
-	if o.Store == nil {
+	if o.Store == nil && o.Shared == nil {
 		maxMem := o.MaxMemoryBytes
 		if maxMem == 0 {
 			maxMem = DefaultMaxMemoryBytes
@@ -79,6 +79,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.cache = c
+	if o.Shared != nil {
+		h.mem = c.mem // the memory tier; nil with SharedOnly
+	}
 	t.Cleanup(func() { c.Close() })
 
 	h.origin = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
