@@ -201,6 +201,35 @@ type Cache struct {
 	CoalesceTimeout time.Duration `yaml:"coalesce_timeout"`
 	// RevalidateTimeout bounds a background revalidation. Default 30s.
 	RevalidateTimeout time.Duration `yaml:"revalidate_timeout"`
+	// Store is where entries are kept: "memory" (each replica its own),
+	// "memory+redis" (each replica's memory in front of the Redis the
+	// replicas share, so a response cached through one is a hit through
+	// all) or "redis" (Redis alone). Default: memory+redis with a redis
+	// section, else memory.
+	Store string `yaml:"store"`
+}
+
+// Cache stores (cache.store).
+const (
+	CacheStoreMemory      = "memory"
+	CacheStoreMemoryRedis = "memory+redis"
+	CacheStoreRedis       = "redis"
+)
+
+func cacheStores() []string {
+	return []string{CacheStoreMemory, CacheStoreMemoryRedis, CacheStoreRedis}
+}
+
+// StoreWith is Store, or its default when unset: memory+redis when redis
+// (a Redis is configured), else memory.
+func (c Cache) StoreWith(redis bool) string {
+	switch {
+	case c.Store != "":
+		return c.Store
+	case redis:
+		return CacheStoreMemoryRedis
+	}
+	return CacheStoreMemory
 }
 
 // DefaultCacheTTL is CACHE_TTL's default, as in the original gateway.

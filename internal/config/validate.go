@@ -721,6 +721,13 @@ func (v *validator) cache(c *Config) {
 	v.duration("cache.keep_stale", k.KeepStale)
 	v.duration("cache.coalesce_timeout", k.CoalesceTimeout)
 	v.duration("cache.revalidate_timeout", k.RevalidateTimeout)
+	if k.Store != "" {
+		if err := checkOneOf(k.Store, cacheStores()); err != nil {
+			v.check("cache.store", err)
+		} else if k.Store != CacheStoreMemory && !c.Redis.Enabled() {
+			v.add("cache.store", "%q needs redis.addrs (REDIS_ADDR)", k.Store)
+		}
+	}
 	for i := range c.Routes {
 		if t := c.Routes[i].Cache.TTL; t != nil {
 			v.duration(fmt.Sprintf("routes[%d].cache.ttl", i), *t)
