@@ -125,7 +125,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 	g.accessLog, g.accessSample = !cfg.Log.Access.Disabled, cfg.Log.Access.SampleRate()
 	g.cache = d.cache
 	if g.cache == nil && cacheWanted(cfg) {
-		c, err := newCache(cfg, nil, logger, d.now)
+		c, err := newCache(cfg, nil, logger, d.now, nil)
 		if err != nil {
 			problems = append(problems, problem(cfg, "cache", "%v", err))
 		} else {

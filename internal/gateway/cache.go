@@ -21,10 +21,13 @@ import (
 type cacheSettings struct {
 	maxBody, maxMemory              int64
 	keepStale, coalesce, revalidate time.Duration
+	store                           string
 }
 
-func cacheSettingsOf(c config.Cache) cacheSettings {
-	return cacheSettings{c.MaxBodyBytes, c.MaxMemoryBytes, c.KeepStale, c.CoalesceTimeout, c.RevalidateTimeout}
+// cacheSettingsOf returns c's settings, with the store it resolves to when
+// the process has Redis or not.
+func cacheSettingsOf(c config.Cache, redis bool) cacheSettings {
+	return cacheSettings{c.MaxBodyBytes, c.MaxMemoryBytes, c.KeepStale, c.CoalesceTimeout, c.RevalidateTimeout, c.StoreWith(redis)}
 }
 
 // cacheWanted reports whether any route caches.
@@ -41,8 +44,9 @@ func cacheWanted(cfg *config.Config) bool {
 }
 
 // newCache builds a Cache for cfg's settings; m may be nil (validate,
-// explain).
-func newCache(cfg *config.Config, m *metrics, log *slog.Logger, now func() time.Time) (*cache.Cache, error) {
+// explain). shared is the process's Redis tier, nil without Redis: the
+// cache is then in memory whatever cache.store says.
+func newCache(cfg *config.Config, m *metrics, log *slog.Logger, now func() time.Time, shared *cache.Shared) (*cache.Cache, error) {
 	o := cache.Options{
 		MaxBodyBytes:      cfg.Cache.MaxBodyBytes,
 		MaxMemoryBytes:    cfg.Cache.MaxMemoryBytes,
@@ -56,6 +60,15 @@ func newCache(cfg *config.Config, m *metrics, log *slog.Logger, now func() time.
 	if m != nil {
 		o.Metrics = cacheMetrics{m}
 	}
+	switch store := cfg.Cache.StoreWith(shared != nil); {
+	case store == config.CacheStoreMemory:
+	case shared == nil:
+		if m != nil {
+			log.Warn("cache.store needs Redis, which is set up only at start: the cache stays in memory until a restart", "store", store)
+		}
+	default:
+		o.Shared, o.SharedOnly = shared, store == config.CacheStoreRedis
+	}
 	return cache.New(o)
 }
 
@@ -66,11 +79,11 @@ func (g *Gateway) cacheFor(cfg *config.Config) (*cache.Cache, error) {
 	if !cacheWanted(cfg) {
 		return nil, nil
 	}
-	set := cacheSettingsOf(cfg.Cache)
+	set := cacheSettingsOf(cfg.Cache, g.sharedCache != nil)
 	if g.cache != nil && g.cacheSet == set {
 		return g.cache, nil
 	}
-	return newCache(cfg, g.metrics, observe.Subsystem(g.root, observe.SubsystemCache), g.now)
+	return newCache(cfg, g.metrics, observe.Subsystem(g.root, observe.SubsystemCache), g.now, g.sharedCache)
 }
 
 // routeCache wraps h, the route's proxy step, in the route's cache handler

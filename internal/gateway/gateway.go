@@ -52,8 +52,9 @@ type Options struct {
 	// Tracer makes request and upstream spans; nil: tracing off.
 	Tracer *observe.Tracer
 	// Cluster is the Redis that replicas share rate limits, DDoS counts and
-	// blocks, and run-time list entries through; nil: everything local. New
-	// registers with it, so Start it after New; close it after Close.
+	// blocks, run-time list entries and (cache.store) the response cache
+	// through; nil: everything local. New registers with it, so Start it
+	// after New; close it after Close.
 	Cluster *cluster.Client
 }
 
@@ -107,6 +108,10 @@ type Gateway struct {
 	// not change them.
 	cache    *cache.Cache
 	cacheSet cacheSettings
+	// sharedCache is the Redis tier the caches it makes share with the
+	// other replicas (nil: no Redis); made once, as it registers with
+	// cluster.
+	sharedCache *cache.Shared
 	// access writes access-log lines; nil when Options.AccessLog was nil.
 	access *observe.AccessLog
 	tracer *observe.Tracer // nil: tracing off
@@ -155,6 +160,7 @@ func New(o Options) *Gateway {
 		clog := observe.Subsystem(o.Logger, observe.SubsystemCluster)
 		g.shared = edge.NewSharedLimiter(cl, g.limiter)
 		edge.NewListSync(cl, g.lists, clog)
+		g.sharedCache = cache.NewShared(cl, observe.Subsystem(o.Logger, observe.SubsystemCache))
 		blocks := edge.NewBlockSync(cl, g.blocker, clog)
 		g.bg.Go(func() { blocks.Run(ctx) })
 	}
@@ -233,7 +239,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		if g.cache != nil {
 			_ = g.cache.Close()
 		}
-		g.cache, g.cacheSet = rc, cacheSettingsOf(cfg.Cache)
+		g.cache, g.cacheSet = rc, cacheSettingsOf(cfg.Cache, g.sharedCache != nil)
 	}
 	g.reloadsOK.Add(1)
 	g.metrics.reload(true)
