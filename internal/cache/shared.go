@@ -181,9 +181,9 @@ type tiered struct {
 	rds    *Redis
 	shared *Shared
 	seed   maphash.Seed
-	// gens count invalidations by key stripe: a fill from Redis that
-	// raced with one is undone, so a copy read just before a deletion does
-	// not outlive it in memory.
+	// gens count invalidations by key stripe: a memory fill from Redis
+	// that raced with one is undone, so a copy read just before a deletion
+	// does not outlive it in memory.
 	gens [genStripes]atomic.Uint64
 }
 
@@ -234,9 +234,9 @@ func (t *tiered) getLower(ctx context.Context, key, sub string) []*Entry {
 		_ = t.mem.Set(ctx, key, sub, e, exps[i].Sub(now))
 	}
 	if g.Load() != before {
-		// Invalidated while Redis answered: what it gave may be gone.
+		// An invalidation arrived while Redis answered: this request may
+		// use what was read before it, but memory must not keep it.
 		_, _ = t.mem.Delete(ctx, key)
-		return nil
 	}
 	return es
 }

@@ -1,11 +1,14 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/altair-gateway/altair/internal/cluster"
 	"github.com/altair-gateway/altair/internal/cluster/redistest"
+	"github.com/altair-gateway/altair/internal/config"
 )
 
 // TestGatewayCacheSharedThroughRedis: two gateways on one Redis share the
@@ -22,9 +25,14 @@ routes:
     cache: { enabled: true }
     backends: [ { url: %q } ]
 `, b.URL)
-	g1, cl1 := sharedGateway(t, srv.Addr, yaml)
-	g2, cl2 := sharedGateway(t, srv.Addr, yaml)
+	g1, cl1 := cacheGateway(t, srv.Addr, yaml)
+	g2, cl2 := cacheGateway(t, srv.Addr, yaml)
 	waitUntil(t, "both gateways up on Redis", func() bool { return cl1.Up() && cl2.Up() })
+	defer func() {
+		if t.Failed() {
+			t.Logf("g1 Redis: %+v\ng2 Redis: %+v", cl1.Stats(), cl2.Stats())
+		}
+	}()
 	xcache := func(g *Gateway, method, path string) string {
 		t.Helper()
 		w := do(g, method, path, "Host", "api.test")
@@ -74,6 +82,29 @@ routes:
 	if g1.cache != kept || xcache(g1, "GET", "/y") != "HIT" {
 		t.Fatal("a reload that left the store alone replaced the Cache")
 	}
+}
+
+// cacheGateway is sharedGateway with a Redis timeout that a machine loaded
+// by parallel tests under the race detector does not reach by accident.
+func cacheGateway(t *testing.T, addr, yaml string) (*Gateway, *cluster.Client) {
+	t.Helper()
+	cl, err := cluster.New(cluster.Options{
+		Config:    config.Redis{Addrs: []string{addr}, Timeout: 250 * time.Millisecond, KeyPrefix: "gw:"},
+		PingEvery: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := New(Options{Version: "test", Cluster: cl})
+	t.Cleanup(func() {
+		g.Close()
+		_ = cl.Close()
+	})
+	if err := g.Apply(load(t, yaml)); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	cl.Start(context.Background())
+	return g, cl
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
