@@ -1,6 +1,6 @@
 // Package cluster connects the gateway to the Redis that its replicas share
-// state through (rate limits, DDoS counters and blocks, allow and deny lists)
-// and keeps track of whether that Redis can be used.
+// state through (rate limits, DDoS counters and blocks, allow and deny lists,
+// the response cache) and keeps track of whether that Redis can be used.
 //
 // A Client wraps go-redis's universal client: one address is a standalone
 // server, several a Redis Cluster, and with a master name they are Sentinels.
@@ -411,7 +411,7 @@ func (c *Client) ping(ctx context.Context) {
 	if prev == stateDown {
 		c.log.Warn("redis back: shared state resumes", "addrs", strings.Join(c.cfg.Addrs, ","))
 	} else {
-		c.log.Info("redis connected: replicas share rate limits, DDoS blocks and lists", "addrs", strings.Join(c.cfg.Addrs, ","), "mode", c.Mode())
+		c.log.Info("redis connected: replicas share rate limits, DDoS blocks, lists and the response cache", "addrs", strings.Join(c.cfg.Addrs, ","), "mode", c.Mode())
 	}
 	c.resync(ctx)
 }

@@ -26,7 +26,8 @@ const (
 )
 
 // Redis configures the Redis that replicas share state through: rate
-// limits, DDoS counters and blocks, and the run-time allow and deny lists.
+// limits, DDoS counters and blocks, the run-time allow and deny lists, and
+// the response cache (cache.store).
 // Without addresses there is no Redis and every replica keeps its own state.
 // It is read once at start (a reload does not change it).
 type Redis struct {

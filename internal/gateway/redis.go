@@ -13,7 +13,7 @@ type redisCollector struct{ cl *cluster.Client }
 
 var (
 	redisUpDesc = prometheus.NewDesc("redis_up",
-		"1 while Redis answers and replicas share rate limits, DDoS blocks and lists through it; 0 while each replica falls back to local state.",
+		"1 while Redis answers and replicas share rate limits, DDoS blocks, lists and the response cache through it; 0 while each replica falls back to local state.",
 		nil, nil)
 	redisErrorsDesc = prometheus.NewDesc("redis_errors_total",
 		"Failed Redis calls by op (ping, ratelimit, ddos, lists, pubsub, cache); each one marks Redis down until the next successful ping.",
