@@ -11,8 +11,9 @@ command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 # The monitor page's browser test (cmd/altair) drives Debian's headless chromium.
 [ -n "${ALTAIR_CHROMIUM:-}" ] || command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
-# Shared state (internal/cluster, internal/edge, cmd/altair) is tested against a
-# real redis-server on a free loopback port; there is no mocked Redis.
+# Shared state (internal/cluster, internal/edge, internal/cache, cmd/altair) is
+# tested against a real redis-server on a free loopback port; there is no mocked
+# Redis.
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 # deploy/'s tests check the TLS edge's config with nginx -t.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need_apt+=(nginx)
