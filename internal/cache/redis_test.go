@@ -52,13 +52,13 @@ type replica struct {
 	resyncs atomic.Int32
 }
 
-// newReplica connects to the Redis at addr and returns once it is
-// subscribed to announcements.
-func newReplica(t *testing.T, addr string) *replica {
+// newReplica connects to the Redis at addrs (several: a Redis Cluster) and
+// returns once it is subscribed to announcements.
+func newReplica(t *testing.T, addrs ...string) *replica {
 	t.Helper()
 	r := &replica{logs: &safeLog{}}
 	cl, err := cluster.New(cluster.Options{
-		Config:    config.Redis{Addrs: []string{addr}, Timeout: redisTimeout, KeyPrefix: "t:"},
+		Config:    config.Redis{Addrs: addrs, Timeout: redisTimeout, KeyPrefix: "t:"},
 		Logger:    slog.New(slog.NewTextHandler(r.logs, nil)),
 		PingEvery: 50 * time.Millisecond,
 	})
@@ -369,6 +369,98 @@ func TestTieredInvalidationReachesReplicas(t *testing.T) {
 	if es, _ := tb.Get(ctx, "h/k", sub); es != nil {
 		t.Error("B: Get(h/k) after the invalidation found an entry")
 	}
+}
+
+// TestTieredOnRedisCluster: keys spread over every master of a three-node
+// Redis Cluster; deletions by key and by prefix reach all of them and the
+// other replica's memory.
+func TestTieredOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	nodes := redistest.StartCluster(t, 3)
+	a := newReplica(t, nodes[0].Addr, nodes[1].Addr, nodes[2].Addr)
+	b := newReplica(t, nodes[1].Addr, nodes[2].Addr)
+	if a.cl.Mode() != "cluster" {
+		t.Fatalf("mode %q, want cluster", a.cl.Mode())
+	}
+	clock := newClock()
+	ctx := context.Background()
+	_, ta := tieredCache(t, a, clock)
+	_, tb := tieredCache(t, b, clock)
+	const sub = "r\x00"
+	var keys []string
+	for i := range 24 {
+		k := fmt.Sprintf("h/p/%d", i)
+		keys = append(keys, k)
+		_ = ta.Set(ctx, k, sub, testEntry(k, "", clock.Now()), time.Hour)
+		if es, _ := tb.Get(ctx, k, sub); es == nil {
+			t.Fatalf("B: Get(%s) = nothing, want A's entry", k)
+		}
+	}
+	// The keys are on every master.
+	for _, n := range nodes {
+		if out := redisDo(t, n, "DBSIZE"); out == ":0" {
+			t.Fatalf("node %s holds no key of 24", n.Addr)
+		}
+	}
+	inB := func(k string) bool {
+		es, _ := tb.mem.Get(ctx, k, sub)
+		return es != nil
+	}
+	if n, err := ta.Delete(ctx, keys[0]); err != nil || n != 1 {
+		t.Fatalf("A: Delete = %d, %v; want 1", n, err)
+	}
+	waitFor(t, "B's copy of "+keys[0]+" to go", func() bool { return !inB(keys[0]) })
+	if n, err := ta.DeletePrefix(ctx, "h/p/"); err != nil || n != 23 {
+		t.Fatalf("A: DeletePrefix(h/p/) = %d, %v; want 23", n, err)
+	}
+	waitFor(t, "B's copies to go", func() bool { return !slices.ContainsFunc(keys, inB) })
+	for _, n := range nodes {
+		if out := redisDo(t, n, "DBSIZE"); out != ":0" {
+			t.Fatalf("node %s: DBSIZE %s after DeletePrefix, want :0", n.Addr, out)
+		}
+	}
+}
+
+// TestTieredInvalidationKeptWhileDown: an invalidation made while a
+// replica has Redis marked down applies to its memory at once, and to Redis
+// and the other replicas when Redis is back.
+func TestTieredInvalidationKeptWhileDown(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	a, b := newReplica(t, srv.Addr), newReplica(t, srv.Addr)
+	clock := newClock()
+	ctx := context.Background()
+	_, ta := tieredCache(t, a, clock)
+	_, tb := tieredCache(t, b, clock)
+	const sub = "r\x00"
+	_ = ta.Set(ctx, "h/k", sub, testEntry("k", "", clock.Now()), time.Hour)
+	_ = ta.Set(ctx, "h/p/1", sub, testEntry("p", "", clock.Now()), time.Hour)
+	_, _ = tb.Get(ctx, "h/k", sub)
+	_, _ = tb.Get(ctx, "h/p/1", sub)
+
+	// A alone loses Redis (as on a network partition); the next ping
+	// brings it back.
+	a.cl.Fail(cluster.OpCache, errors.New("test: partition"))
+	if n, err := ta.Delete(ctx, "h/k"); err != nil || n != 1 {
+		t.Fatalf("A: Delete with Redis down = %d, %v; want 1 (its memory copy)", n, err)
+	}
+	_, _ = ta.DeletePrefix(ctx, "h/p/")
+	if es, _ := ta.Get(ctx, "h/k", sub); es != nil {
+		t.Fatal("A still serves h/k after deleting it with Redis down")
+	}
+	waitFor(t, "A writing the kept invalidations", func() bool {
+		return strings.Contains(a.logs.String(), "invalidations made while Redis was down written to it")
+	})
+	for _, k := range []string{"t:cache:h/k", "t:cache:h/p/1"} {
+		if out := redisDo(t, srv, "EXISTS", k); out != ":0" {
+			t.Errorf("EXISTS %s after A's Redis came back = %s, want :0", k, out)
+		}
+	}
+	waitFor(t, "B's memory copies to go", func() bool {
+		k, _ := tb.mem.Get(ctx, "h/k", sub)
+		p, _ := tb.mem.Get(ctx, "h/p/1", sub)
+		return k == nil && p == nil
+	})
 }
 
 // getHost sends GET path with Host host through h and times it.
