@@ -101,6 +101,9 @@ func (s *Shared) dropOthers(t *tiered, kind, arg string) {
 func (s *Shared) keep(payload string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.pending[payload]; ok {
+		return
+	}
 	if len(s.pending) >= maxPending {
 		s.lost = true
 		return
