@@ -5,8 +5,12 @@
 #
 # Usage: bench/run.sh            (or: make bench)
 # Env:   CONNS=64 THREADS=1 DURATION=10s ROUNDS=3 SIZE=1024 WARMUP=3s
-#        TARGETS="direct altair altair-observed altair-auth nginx" WRK_CPU=0 SERVER_CPU=1
+#        TARGETS="direct altair altair-cached altair-observed altair-auth nginx"
+#        WRK_CPU=0 SERVER_CPU=1
 #        (altair: the plain proxy, access log off like nginx's;
+#        altair-cached: the same with the response cache on for the route, and
+#        a cacheable answer (GET /bytes/SIZE?max_age=3600), so every measured
+#        request is a hit served from memory;
 #        altair-observed: the same with the access log on, written to a file,
 #        and tracing on at sample_ratio 0;
 #        altair-auth: Altair with a JWT verified on every request, rate
@@ -23,7 +27,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-1024}
 WARMUP=${WARMUP:-3s}
-TARGETS=${TARGETS:-direct altair altair-observed altair-auth nginx}
+TARGETS=${TARGETS:-direct altair altair-cached altair-observed altair-auth nginx}
 WRK_CPU=${WRK_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 ALTAIR_GOMAXPROCS=${ALTAIR_GOMAXPROCS:-1}
@@ -38,6 +42,10 @@ readonly ALTAIR_OBSERVED_ADDR=127.0.0.1:18084
 # no span is recorded, so none is exported, and an export attempt would show as
 # a "tracing: export failed" line in its log, which the script checks for.
 readonly OTLP_ADDR=127.0.0.1:18085
+readonly ALTAIR_CACHED_ADDR=127.0.0.1:18086
+# The backend's answer for altair-cached says Cache-Control: public, max-age=
+# this, so that it stays fresh for the whole run.
+readonly CACHE_MAX_AGE=3600
 # An HMAC secret for the altair-auth target, and a token signed with it below.
 readonly JWT_SECRET_BENCH=bench-secret-bench-secret-bench-secret
 
@@ -46,6 +54,9 @@ readonly root
 readonly bin=$root/bench/.bin
 readonly results=$root/bench/results
 readonly path=/bytes/$SIZE
+# altair-cached asks for the same bytes with a query that makes the backend
+# send Cache-Control: public, max-age=CACHE_MAX_AGE (see cmd/demo-upstream).
+readonly cached_path="$path?max_age=$CACHE_MAX_AGE"
 started=$SECONDS
 pids=()  # every process this script started, and only those
 tmp=""
@@ -92,8 +103,8 @@ done
 read -r -a targets <<<"$TARGETS"
 ((${#targets[@]} >= 1)) || die "TARGETS is empty"
 for t in "${targets[@]}"; do
-	[[ $t == direct || $t == altair || $t == altair-observed || $t == altair-auth || $t == nginx ]] ||
-		die "TARGETS: unknown target '$t' (want direct, altair, altair-observed, altair-auth, nginx)"
+	[[ $t == direct || $t == altair || $t == altair-cached || $t == altair-observed || $t == altair-auth || $t == nginx ]] ||
+		die "TARGETS: unknown target '$t' (want direct, altair, altair-cached, altair-observed, altair-auth, nginx)"
 done
 has_target() { [[ " ${targets[*]} " == *" $1 "* ]]; }
 
@@ -168,7 +179,7 @@ mkdir -p "$bin" "$results"
 say "building demo-upstream"
 (cd "$root" && CGO_ENABLED=0 go build -o "$bin/demo-upstream" ./cmd/demo-upstream)
 altair_bin=$bin/altair
-wants_altair() { has_target altair || has_target altair-observed || has_target altair-auth; }
+wants_altair() { has_target altair || has_target altair-cached || has_target altair-observed || has_target altair-auth; }
 if wants_altair && [[ -n ${ALTAIR_BIN:-} ]]; then
 	altair_bin=$ALTAIR_BIN
 	[[ -x $altair_bin ]] || die "ALTAIR_BIN=$altair_bin is not an executable file"
@@ -183,23 +194,37 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/altair-bench.XXXXXX")
 
-# fetch ADDR PATH prints "STATUS BODY_LENGTH" for one HTTP/1.0 GET, using only
+# http_get ADDR PATH prints the raw response to one HTTP/1.0 GET, using only
 # bash's /dev/tcp so that the script needs no HTTP client.
-fetch() {
-	local resp status_line body code
-	resp=$(
+http_get() {
+	(
 		exec 2>/dev/null # a refused connection is an answer here, not an error to show
 		exec 3<>"/dev/tcp/${1%:*}/${1##*:}" || exit 1
 		# AUTH_HEADER, when set, is sent too (the altair-auth target).
 		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n%s\r\n' "$2" "$1" "${AUTH_HEADER:+$AUTH_HEADER$'\r\n'}" >&3
 		timeout 5 cat <&3
-		printf . # keeps $( ) from eating the body's trailing newlines
-	) || return 1
+	)
+}
+
+# fetch ADDR PATH prints "STATUS BODY_LENGTH X_CACHE" for one GET; X_CACHE is
+# the X-Cache header's value, or - when there is none.
+fetch() {
+	local resp status_line head body code line xcache=-
+	# The . keeps $( ) from eating the body's trailing newlines.
+	resp=$(http_get "$1" "$2" && printf .) || return 1
 	status_line=${resp%%$'\r\n'*}
+	head=${resp%%$'\r\n\r\n'*}
 	body=${resp#*$'\r\n\r\n'}
 	body=${body%.}
 	read -r _ code _ <<<"$status_line"
-	printf '%s %s\n' "${code:-0}" "${#body}"
+	while IFS= read -r line; do
+		line=${line%$'\r'}
+		if [[ ${line,,} == x-cache:* ]]; then
+			xcache=${line#*:}
+			xcache=${xcache# }
+		fi
+	done <<<"$head"
+	printf '%s %s %s\n' "${code:-0}" "${#body}" "${xcache:--}"
 }
 
 listening() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
@@ -215,26 +240,39 @@ start() {
 	last_pid=$!
 }
 
-# wait_ready NAME PID ADDR waits until GET $path on ADDR returns 200 and exactly
-# SIZE bytes, so every target is known to serve the same thing before it is loaded.
+# path_of TARGET prints the path wrk loads TARGET with.
+path_of() {
+	if [[ $1 == altair-cached ]]; then
+		echo "$cached_path"
+	else
+		echo "$path"
+	fi
+}
+
+# wait_ready NAME PID ADDR [PATH] waits until GET PATH ($path by default) on ADDR
+# returns 200 and exactly SIZE bytes, so every target is known to serve the same
+# thing before it is loaded. It leaves the last answer's X-Cache value (or -)
+# in ready_xcache.
 wait_ready() {
-	local name=$1 pid=$2 addr=$3 got="" want="200 $SIZE" i
+	local name=$1 pid=$2 addr=$3 p=${4:-$path} got="" want="200 $SIZE" i
 	for ((i = 0; i < 100; i++)); do
 		if ! kill -0 "$pid" 2>/dev/null; then
 			tail -n 30 "$tmp/$name.log" >&2
 			die "$name exited during start-up (log above)"
 		fi
-		if got=$(fetch "$addr" "$path") && [[ $got == "$want" ]]; then
+		if got=$(fetch "$addr" "$p") && [[ ${got% *} == "$want" ]]; then
+			ready_xcache=${got##* }
 			return 0
 		fi
 		sleep 0.1
 	done
 	tail -n 30 "$tmp/$name.log" >&2
-	die "$name on $addr not ready after 10s: GET $path gave '${got:-no answer}', want '$want'"
+	die "$name on $addr not ready after 10s: GET $p gave '${got:-no answer}', want '$want'"
 }
 
 addrs=("$BACKEND_ADDR")
 has_target altair && addrs+=("$ALTAIR_ADDR")
+has_target altair-cached && addrs+=("$ALTAIR_CACHED_ADDR")
 has_target altair-auth && addrs+=("$ALTAIR_AUTH_ADDR")
 has_target altair-observed && addrs+=("$ALTAIR_OBSERVED_ADDR" "$OTLP_ADDR")
 has_target nginx && addrs+=("$NGINX_ADDR")
@@ -253,8 +291,10 @@ declare -A pid_of # each target's own server process (nginx: its master)
 pid_of[direct]=$last_pid
 backend_pid=$last_pid
 
-# plain_config ADDR ACCESS [EXTRA] prints the plain proxy's config: listening on
-# ADDR, the access-log setting ACCESS, and EXTRA (more top-level YAML) appended.
+# plain_config ADDR ACCESS [EXTRA [ROUTE_EXTRA]] prints the plain proxy's config:
+# listening on ADDR, the access-log setting ACCESS, EXTRA (more top-level YAML)
+# appended and ROUTE_EXTRA (more keys of the route, indented by four spaces)
+# added to the route.
 plain_config() {
 	cat <<EOF
 server:
@@ -273,6 +313,7 @@ routes:
       prefix: /
     backends:
       - url: http://$BACKEND_ADDR
+${4:-}
 defaults:
   health_check:
     disabled: true
@@ -287,7 +328,33 @@ if has_target altair; then
 	start altair env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
 		"$altair_bin" run -c "$tmp/altair.yaml"
 	wait_ready altair "$last_pid" "$ALTAIR_ADDR"
+	# The plain proxy must not cache: altair-cached / altair compares the two.
+	[[ $ready_xcache == - ]] ||
+		die "altair answered GET $path with X-Cache: $ready_xcache; the plain proxy must not cache"
 	pid_of[altair]=$last_pid
+fi
+
+if has_target altair-cached; then
+	# The plain proxy (access log off too) with the response cache on for its
+	# route, loaded with a path whose answer the backend marks cacheable: after
+	# the readiness probe's miss, every request is a fresh hit from memory.
+	plain_config "$ALTAIR_CACHED_ADDR" "{ disabled: true }" "" "    cache: { enabled: true }" >"$tmp/altair-cached.yaml"
+	say "starting altair-cached on $ALTAIR_CACHED_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$ALTAIR_GOMAXPROCS; route cache on, GET $cached_path)"
+	start altair-cached env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
+		"$altair_bin" run -c "$tmp/altair-cached.yaml"
+	wait_ready altair-cached "$last_pid" "$ALTAIR_CACHED_ADDR" "$cached_path"
+	pid_of[altair-cached]=$last_pid
+	# The probe above stored the answer (X-Cache: MISS); the next request must
+	# be served from memory, or the target measures the proxy, not the cache.
+	first_xcache=$ready_xcache got=""
+	for ((i = 0; i < 20; i++)); do
+		got=$(fetch "$ALTAIR_CACHED_ADDR" "$cached_path") || got=""
+		[[ $got == "200 $SIZE HIT" ]] && break
+		sleep 0.1
+	done
+	[[ $got == "200 $SIZE HIT" ]] ||
+		die "altair-cached does not serve GET $cached_path from its cache: first answer X-Cache: $first_xcache, then '${got:-no answer}' (want '200 $SIZE HIT'); its log ends: $(tail -n 5 "$tmp/altair-cached.log")"
+	say "altair-cached: first answer X-Cache: $first_xcache, then HIT"
 fi
 
 if has_target altair-observed; then
@@ -415,6 +482,7 @@ addr_of() {
 	case $1 in
 	direct) echo "$BACKEND_ADDR" ;;
 	altair) echo "$ALTAIR_ADDR" ;;
+	altair-cached) echo "$ALTAIR_CACHED_ADDR" ;;
 	altair-observed) echo "$ALTAIR_OBSERVED_ADDR" ;;
 	altair-auth) echo "$ALTAIR_AUTH_ADDR" ;;
 	nginx) echo "$NGINX_ADDR" ;;
@@ -426,7 +494,7 @@ load() {
 	local hdr=()
 	[[ $1 == altair-auth ]] && hdr=(-H "Authorization: Bearer $bench_token")
 	if ! taskset -c "$WRK_CPU" wrk -t"$THREADS" -c"$CONNS" -d"$2" --timeout 5s --latency "${hdr[@]}" \
-		"http://$(addr_of "$1")$path" >"$3" 2>&1; then
+		"http://$(addr_of "$1")$(path_of "$1")" >"$3" 2>&1; then
 		cat "$3" >&2
 		die "wrk against $1 failed"
 	fi
@@ -604,6 +672,27 @@ if has_target altair-observed; then
 	say "altair-observed access log: $access_note"
 fi
 
+# altair-cached must have answered every request from its cache: its metrics
+# count the route's requests by cache result.
+cache_note="" cache_warn=""
+if has_target altair-cached; then
+	metrics=$(http_get "$ALTAIR_CACHED_ADDR" /metrics) || metrics=""
+	# cache_count RESULT prints the route's count of that cache result.
+	cache_count() {
+		awk -v r="result=\"$1\"" 'index($0, "cache_requests_total{") == 1 && index($0, r) { s += $NF } END { printf "%d", s }' <<<"$metrics"
+	}
+	hits=$(cache_count hit)
+	others=""
+	for result in miss stale revalidated bypass; do
+		c=$(cache_count "$result")
+		((c == 0)) || others+=", $c $result"
+	done
+	cache_note="$hits hits${others:-, nothing else} for ${served[altair-cached]} requests wrk saw answered (warm-up included) and the readiness probes"
+	((hits >= served[altair-cached])) ||
+		cache_warn="altair-cached answered only $hits requests from its cache for ${served[altair-cached]} requests wrk saw answered${others:+ (also$others)}: it did not measure cache hits alone."
+	say "altair-cached cache: $cache_note"
+fi
+
 declare -A med_rps med_p50 med_p99 med_proxy_us med_server_us
 for t in "${targets[@]}"; do
 	# shellcheck disable=SC2086 # word splitting of the value lists is intended
@@ -625,6 +714,7 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/n
 wrk_version=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }' || true)
 servers="demo-upstream (GOMAXPROCS=$BACKEND_GOMAXPROCS)"
 has_target altair && servers+=", Altair (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
+has_target altair-cached && servers+=", Altair with the route's response cache on (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log; GET $cached_path)"
 has_target altair-observed && servers+=", Altair with access log to a file + tracing at sample_ratio 0 (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target altair-auth && servers+=", Altair with JWT + rate limit (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target nginx && servers+=", $nginx_version (1 worker)"
@@ -647,6 +737,7 @@ summary=$tmp/summary.md
 	printf '| rounds | %s × %s per target, order rotating each round, after a %s warm-up per target |\n' "$ROUNDS" "$DURATION" "$WARMUP"
 	printf '| idle check | CPU %s %s%% busy, CPU %s %s%% busy before the load |\n' "$SERVER_CPU" "$idle_srv" "$WRK_CPU" "$idle_wrk"
 	[[ -n $access_note ]] && printf '| altair-observed access log | %s |\n' "$access_note"
+	[[ -n $cache_note ]] && printf '| altair-cached cache results | %s |\n' "$cache_note"
 	printf '\n'
 
 	printf '## Medians over %s round(s)\n\n' "$ROUNDS"
@@ -658,6 +749,12 @@ summary=$tmp/summary.md
 
 	printf '\n## Ratios (of medians)\n\n| ratio | value |\n|---|---:|\n'
 	has_target altair && has_target direct && printf '| altair / direct, req/s | %s |\n' "$(ratio "${med_rps[altair]}" "${med_rps[direct]}")"
+	has_target altair-cached && has_target altair && {
+		printf '| altair-cached / altair, req/s (a cache hit vs a proxied request; goal: at least 2) | %s |\n' "$(ratio "${med_rps[altair-cached]}" "${med_rps[altair]}")"
+		printf '| altair-cached / altair, from server CPU per request (altair µs/req ÷ altair-cached µs/req) | %s |\n' \
+			"$(ratio "${med_server_us[altair]}" "${med_server_us[altair-cached]}")"
+	}
+	has_target altair-cached && has_target direct && printf '| altair-cached / direct, req/s | %s |\n' "$(ratio "${med_rps[altair-cached]}" "${med_rps[direct]}")"
 	has_target altair-observed && has_target altair && {
 		printf '| altair-observed / altair, req/s (access log + unsampled tracing cost) | %s |\n' "$(ratio "${med_rps[altair-observed]}" "${med_rps[altair]}")"
 		printf '| altair-observed / altair, from server CPU per request (altair µs/req ÷ altair-observed µs/req; less sensitive to other load) | %s |\n' \
@@ -678,7 +775,7 @@ summary=$tmp/summary.md
 	if [[ -n $noisy ]]; then
 		printf '\n**Warning:** %s\n' "$noisy"
 	fi
-	for w in "$access_warn" "$export_warn"; do
+	for w in "$access_warn" "$export_warn" "$cache_warn"; do
 		[[ -z $w ]] || printf '\n**Warning:** %s\n' "$w"
 	done
 	for t in "${targets[@]}"; do

@@ -21,9 +21,12 @@ const (
 	// maxEvents and maxInterval bound /sse for the same reason.
 	maxEvents   = 10000
 	maxInterval = time.Minute
-	// maxCachedLengths caps how many distinct Content-Length values /bytes keeps
-	// precomputed; sizes beyond the cap still work, with one small allocation.
+	// maxCachedLengths caps how many distinct Content-Length (and Cache-Control)
+	// values /bytes keeps precomputed; values beyond the cap still work, with one
+	// small allocation.
 	maxCachedLengths = 256
+	// maxMaxAge bounds /bytes/N?max_age=S: one year.
+	maxMaxAge = 365 * 24 * 60 * 60
 )
 
 // handler serves every demo endpoint. Everything a hot endpoint needs is computed
@@ -41,9 +44,47 @@ type handler struct {
 	eventType []string
 	noCache   []string
 	okBody    []byte
-	lengthsMu sync.Mutex                       // serialises writers of lengths
-	lengths   atomic.Pointer[map[int][]string] // copy-on-write Content-Length cache
+	lengths   valueCache // Content-Length values by body size
+	maxAges   valueCache // Cache-Control values by max_age
 }
+
+// valueCache is a bounded, copy-on-write map from an integer to a header value
+// computed from it, so that hot requests share one read-only value and allocate
+// nothing.
+type valueCache struct {
+	mu sync.Mutex                       // serialises writers of m
+	m  atomic.Pointer[map[int][]string] // nil until the first store
+}
+
+// get returns the cached value for n, computing it with format and caching it
+// on first use while the cache has room.
+func (c *valueCache) get(n int, format func(int) string) []string {
+	if m := c.m.Load(); m != nil {
+		if v, ok := (*m)[n]; ok {
+			return v
+		}
+	}
+	v := []string{format(n)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var old map[int][]string
+	if m := c.m.Load(); m != nil {
+		old = *m
+	}
+	if len(old) >= maxCachedLengths {
+		return v
+	}
+	next := make(map[int][]string, len(old)+1)
+	for k, s := range old {
+		next[k] = s
+	}
+	next[n] = v
+	c.m.Store(&next)
+	return v
+}
+
+// publicMaxAge is the Cache-Control value /bytes/N?max_age=S sends.
+func publicMaxAge(s int) string { return "public, max-age=" + strconv.Itoa(s) }
 
 // newHandler returns the demo service's handler; name identifies this instance in
 // responses.
@@ -65,7 +106,7 @@ func newHandler(name string) http.Handler {
 	for _, n := range []int{0, 1, 16, 64, 100, 256, 512, 1000, 1024, 2048, 4096, 8192, 10000, 16384, 65536, 102400, 1 << 20, maxBytes} {
 		lengths[n] = []string{strconv.Itoa(n)}
 	}
-	h.lengths.Store(&lengths)
+	h.lengths.m.Store(&lengths)
 	return h
 }
 
@@ -86,7 +127,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["X-Served-By"] = h.servedBy
 	p := r.URL.Path
 	if rest, ok := strings.CutPrefix(p, "/bytes/"); ok && !strings.Contains(rest, "/") {
-		h.serveBytes(w, rest)
+		h.serveBytes(w, rest, r.URL.RawQuery)
 		return
 	}
 	switch {
@@ -105,15 +146,26 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveBytes answers with exactly n bytes taken from the precomputed filler.
-func (h *handler) serveBytes(w http.ResponseWriter, arg string) {
+// With max_age=S in the query it adds Cache-Control: public, max-age=S, so that
+// a shared cache in front (the benchmark's altair-cached target) may store the
+// answer; other query parameters are ignored.
+func (h *handler) serveBytes(w http.ResponseWriter, arg, query string) {
 	n, err := strconv.Atoi(arg)
 	if err != nil || n < 0 || n > maxBytes {
 		h.badRequest(w, "bytes: N must be an integer between 0 and 10485760")
 		return
 	}
+	maxAge, ok := queryMaxAge(query)
+	if !ok {
+		h.badRequest(w, fmt.Sprintf("bytes: max_age must be an integer number of seconds between 0 and %d", maxMaxAge))
+		return
+	}
 	hdr := w.Header()
 	hdr["Content-Type"] = h.octet
 	hdr["Content-Length"] = h.contentLength(n)
+	if maxAge >= 0 {
+		hdr["Cache-Control"] = h.maxAges.get(maxAge, publicMaxAge)
+	}
 	if n > 0 {
 		_, _ = w.Write(h.body[:n])
 	}
@@ -121,24 +173,24 @@ func (h *handler) serveBytes(w http.ResponseWriter, arg string) {
 
 // contentLength returns a shared, read-only Content-Length value for n, computing
 // and caching it on first use while the cache has room.
-func (h *handler) contentLength(n int) []string {
-	if v, ok := (*h.lengths.Load())[n]; ok {
-		return v
+func (h *handler) contentLength(n int) []string { return h.lengths.get(n, strconv.Itoa) }
+
+// queryMaxAge returns the max_age parameter of a raw query (the first one, if
+// repeated), -1 when there is none, and false when it is not an integer between
+// 0 and maxMaxAge. It scans the query by hand, so it allocates nothing.
+func queryMaxAge(query string) (int, bool) {
+	for query != "" {
+		var kv string
+		kv, query, _ = strings.Cut(query, "&")
+		if v, ok := strings.CutPrefix(kv, "max_age="); ok {
+			s, err := strconv.Atoi(v)
+			if err != nil || s < 0 || s > maxMaxAge {
+				return 0, false
+			}
+			return s, true
+		}
 	}
-	v := []string{strconv.Itoa(n)}
-	h.lengthsMu.Lock()
-	defer h.lengthsMu.Unlock()
-	old := *h.lengths.Load()
-	if len(old) >= maxCachedLengths {
-		return v
-	}
-	next := make(map[int][]string, len(old)+1)
-	for k, s := range old {
-		next[k] = s
-	}
-	next[n] = v
-	h.lengths.Store(&next)
-	return v
+	return -1, true
 }
 
 // serveStatus answers with the status in arg, and its text as the body where a

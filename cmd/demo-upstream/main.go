@@ -10,6 +10,7 @@
 //
 //	/healthz                     200 "ok"
 //	/bytes/N                     exactly N bytes (N ≤ 10 MiB), precomputed, no per-request allocation
+//	/bytes/N?max_age=S           the same with Cache-Control: public, max-age=S (S ≤ one year), so a cache may store it
 //	/status/CODE                 answers with that status (200..599)
 //	/delay/DURATION              waits DURATION (e.g. 2s, 150ms, or 2 for seconds; at most 5m), then 200
 //	/sse?n=5&interval=100ms      text/event-stream, n events flushed one by one

@@ -75,13 +75,63 @@ func (d *discardWriter) WriteHeader(int)             {}
 
 func TestBytesDoesNotAllocate(t *testing.T) {
 	h := newHandler("test-1")
-	for _, target := range []string{"/bytes/1024", "/bytes/777", "/healthz"} {
+	for _, target := range []string{"/bytes/1024", "/bytes/777", "/bytes/1024?max_age=3600", "/healthz"} {
 		req := httptest.NewRequest(http.MethodGet, target, nil)
 		w := &discardWriter{h: make(http.Header, 4)}
 		h.ServeHTTP(w, req) // fills the Content-Length cache and the header map
 		if got := testing.AllocsPerRun(100, func() { h.ServeHTTP(w, req) }); got != 0 {
 			t.Errorf("ServeHTTP(GET %s) allocs = %v, want 0", target, got)
 		}
+	}
+}
+
+func TestBytesMaxAge(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give       string
+		wantStatus int
+		wantCC     string
+	}{
+		{give: "/bytes/1024", wantStatus: 200, wantCC: ""},
+		{give: "/bytes/1024?other=1", wantStatus: 200, wantCC: ""},
+		{give: "/bytes/1024?max_age=3600", wantStatus: 200, wantCC: "public, max-age=3600"},
+		{give: "/bytes/16?x=y&max_age=0", wantStatus: 200, wantCC: "public, max-age=0"},
+		{give: "/bytes/16?max_age=60&max_age=120", wantStatus: 200, wantCC: "public, max-age=60"},
+		{give: "/bytes/16?max_age=31536000", wantStatus: 200, wantCC: "public, max-age=31536000"},
+		{give: "/bytes/16?max_age=31536001", wantStatus: 400},
+		{give: "/bytes/16?max_age=-1", wantStatus: 400},
+		{give: "/bytes/16?max_age=soon", wantStatus: 400},
+		{give: "/bytes/16?max_age=", wantStatus: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			t.Parallel()
+			rec := serve(t, http.MethodGet, tt.give)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("GET %s: status = %d, want %d", tt.give, rec.Code, tt.wantStatus)
+			}
+			if tt.wantStatus != 200 {
+				return
+			}
+			if got := rec.Header().Get("Cache-Control"); got != tt.wantCC {
+				t.Errorf("GET %s: Cache-Control = %q, want %q", tt.give, got, tt.wantCC)
+			}
+			if got, want := rec.Header().Get("Content-Length"), strconv.Itoa(rec.Body.Len()); got != want {
+				t.Errorf("GET %s: Content-Length = %q, body %s bytes", tt.give, got, want)
+			}
+		})
+	}
+}
+
+func TestMaxAgeCacheIsBounded(t *testing.T) {
+	h := newHandler("test-1").(*handler)
+	for s := range 2 * maxCachedLengths {
+		if got, want := h.maxAges.get(s, publicMaxAge)[0], publicMaxAge(s); got != want {
+			t.Fatalf("maxAges.get(%d) = %q, want %q", s, got, want)
+		}
+	}
+	if got := len(*h.maxAges.m.Load()); got > maxCachedLengths {
+		t.Errorf("cached max-ages = %d, want at most %d", got, maxCachedLengths)
 	}
 }
 
@@ -92,7 +142,7 @@ func TestContentLengthCacheIsBounded(t *testing.T) {
 			t.Fatalf("contentLength(%d) = %q, want %q", n, got, want)
 		}
 	}
-	if got := len(*h.lengths.Load()); got > maxCachedLengths {
+	if got := len(*h.lengths.m.Load()); got > maxCachedLengths {
 		t.Errorf("cached lengths = %d, want at most %d", got, maxCachedLengths)
 	}
 }
