@@ -1,5 +1,9 @@
 // Package redistest runs real redis-server processes for tests, each on a
-// free loopback port, without persistence, stopped by PID when the test ends.
+// free loopback port, without persistence, stopped by PID when the test ends:
+// a plain server (Start), one that wants a password or an ACL user
+// (StartAuth), one that speaks only TLS with a throwaway CA (NewCA,
+// StartTLS), a Redis Cluster (StartCluster), and a master with replicas and
+// Sentinels (StartSentinel).
 //
 // There is no mocked Redis. A missing redis-server fails the test with the
 // command that installs it (`make test` installs it by itself); nothing is
@@ -9,6 +13,7 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -27,6 +32,13 @@ const startTimeout = 10 * time.Second
 type Server struct {
 	// Addr is 127.0.0.1:port.
 	Addr string
+	// Username and Password are what clients authenticate with (StartAuth);
+	// empty: no authentication.
+	Username, Password string
+
+	// tls, when set, is how Do connects (StartTLS); set before the first
+	// start, then only read.
+	tls *tls.Config
 
 	t    testing.TB
 	port int
@@ -50,21 +62,43 @@ func Binary(t testing.TB) string {
 }
 
 // Start runs redis-server on a free loopback port with extra arguments
-// (such as "--requirepass", "secret") and waits until it answers PING. The
+// (such as "--maxmemory", "1mb") and waits until it answers PING. The
 // process is killed when the test ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	s := &Server{}
+	return s.launch(t, func(port int) []string { return append(s.baseArgs(port), extra...) })
+}
+
+// StartAuth runs a server (as Start does) that requires password. Without
+// username the password is the default user's (requirepass). With one, the
+// password belongs to an ACL user of that name with every right, and the
+// default user is off, so only username and password get in. Do
+// authenticates by itself.
+func StartAuth(t testing.TB, username, password string, extra ...string) *Server {
+	t.Helper()
+	s := &Server{Username: username, Password: password}
+	auth := []string{"--requirepass", password}
+	if username != "" {
+		auth = []string{"--user", "default", "off", "--user", username, "on", ">" + password, "~*", "&*", "+@all"}
+	}
+	return s.launch(t, func(port int) []string { return append(append(s.baseArgs(port), auth...), extra...) })
+}
+
+// launch picks a free port, runs the server with args(port) and waits
+// until it answers PING; the process is killed when the test ends.
+func (s *Server) launch(t testing.TB, args func(port int) []string) *Server {
+	t.Helper()
 	bin := Binary(t)
-	s := &Server{t: t, dir: t.TempDir()}
+	s.t = t
+	if s.dir == "" {
+		s.dir = t.TempDir()
+	}
 	var lastErr error
 	for range 5 { // the free port may be taken between picking and binding
 		s.port = freePort(t)
 		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-		s.args = append([]string{
-			"--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
-			"--save", "", "--appendonly", "no", "--dir", s.dir,
-			"--daemonize", "no", "--logfile", "", "--protected-mode", "no",
-		}, extra...)
+		s.args = args(s.port)
 		if lastErr = s.start(bin); lastErr == nil {
 			t.Cleanup(s.Kill)
 			return s
@@ -72,6 +106,16 @@ func Start(t testing.TB, extra ...string) *Server {
 	}
 	t.Fatalf("start redis-server: %v", lastErr)
 	return nil
+}
+
+// baseArgs are the arguments of every data server: loopback, port, no
+// persistence, logs to stdout.
+func (s *Server) baseArgs(port int) []string {
+	return []string{
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--daemonize", "no", "--logfile", "", "--protected-mode", "no",
+	}
 }
 
 // Kill ends the server with SIGKILL (as a crash would) and waits for it.
@@ -113,30 +157,114 @@ func (s *Server) Running() bool {
 	return s.cmd != nil
 }
 
-// Do sends one command over a fresh connection and returns the reply's
-// first line (such as "+OK", ":3", "$5" or "-ERR ...").
+// Do sends one command over a fresh connection (authenticated, over TLS,
+// as the server wants) and returns the reply's first line (such as "+OK",
+// ":3", "*2" or "-ERR ..."), or a bulk string's text.
 func (s *Server) Do(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	r, err := s.do(args...)
 	if err != nil {
 		return "", err
 	}
+	if r.text != "" || r.items == nil {
+		return r.text, nil
+	}
+	return "*" + strconv.Itoa(len(r.items)), nil
+}
+
+// Strings sends one command whose reply is an array of bulk strings (such
+// as SENTINEL GET-MASTER-ADDR-BY-NAME) and returns them; a nil or an error
+// reply is an error.
+func (s *Server) Strings(args ...string) ([]string, error) {
+	r, err := s.do(args...)
+	if err != nil {
+		return nil, err
+	}
+	if r.items == nil {
+		return nil, fmt.Errorf("%s: reply %q, want an array", args[0], r.text)
+	}
+	return r.items, nil
+}
+
+// reply is a parsed reply: a first line or bulk text, or an array's
+// elements (their texts).
+type reply struct {
+	text  string
+	items []string
+}
+
+func (s *Server) do(args ...string) (reply, error) {
+	d := &net.Dialer{Timeout: time.Second}
+	var c net.Conn
+	var err error
+	if s.tls != nil {
+		c, err = tls.DialWithDialer(d, "tcp", s.Addr, s.tls)
+	} else {
+		c, err = d.Dial("tcp", s.Addr)
+	}
+	if err != nil {
+		return reply{}, err
+	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	rd := bufio.NewReader(c)
+	if s.Password != "" {
+		auth := []string{"AUTH", s.Password}
+		if s.Username != "" {
+			auth = []string{"AUTH", s.Username, s.Password}
+		}
+		r, err := roundTrip(c, rd, auth)
+		if err != nil {
+			return reply{}, err
+		}
+		if r.text != "+OK" {
+			return reply{}, fmt.Errorf("AUTH: %s", r.text)
+		}
+	}
+	return roundTrip(c, rd, args)
+}
+
+// roundTrip writes one command and reads its reply.
+func roundTrip(w io.Writer, rd *bufio.Reader, args []string) (reply, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return "", err
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return reply{}, err
 	}
-	rd := bufio.NewReader(c)
+	line, err := readLine(rd)
+	if err != nil || !strings.HasPrefix(line, "*") {
+		if err == nil && strings.HasPrefix(line, "$") {
+			line, err = readBulk(rd, line)
+		}
+		return reply{text: line}, err
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil || n < 0 {
+		return reply{text: line}, err
+	}
+	items := make([]string, 0, n)
+	for range n {
+		l, err := readLine(rd)
+		if err == nil && strings.HasPrefix(l, "$") {
+			l, err = readBulk(rd, l)
+		}
+		if err != nil {
+			return reply{}, err
+		}
+		items = append(items, l)
+	}
+	return reply{items: items}, nil
+}
+
+func readLine(rd *bufio.Reader) (string, error) {
 	line, err := rd.ReadString('\n')
-	line = strings.TrimRight(line, "\r\n")
-	if err != nil || !strings.HasPrefix(line, "$") {
-		return line, err
-	}
-	// A bulk string: its text instead of its length.
+	return strings.TrimRight(line, "\r\n"), err
+}
+
+// readBulk reads the text of the bulk string whose first line is line.
+func readBulk(rd *bufio.Reader, line string) (string, error) {
 	n, err := strconv.Atoi(line[1:])
 	if err != nil || n < 0 {
 		return line, err
