@@ -175,6 +175,13 @@ func New(o Options) (*Client, error) {
 		TLSConfig:  tc,
 		Dialer:     dial,
 		ClientName: "altair",
+		// RESP2: the gateway needs nothing of RESP3 (push notifications,
+		// client-side caching), and go-redis checks a RESP3 connection for
+		// pushes before each command: over TLS 1.3 the session tickets
+		// Redis sends after the handshake look like one, and the check
+		// waits up to 50ms for a push that never comes, so a new
+		// connection's first command could outlast the request timeout.
+		Protocol: 2,
 		// A decision falls back to local state rather than retry: the
 		// request must not wait longer than Timeout.
 		MaxRetries:    -1,
@@ -188,7 +195,32 @@ func New(o Options) (*Client, error) {
 		PoolTimeout:           backgroundTimeout,
 		DisableIdentity:       true,
 	})
+	if cfg.MasterName != "" {
+		c.rdb.AddHook(sentinelHook{master: cfg.MasterName})
+	}
 	return c, nil
+}
+
+// sentinelHook makes an unknown master name a failure that says so: go-redis
+// reports it from the dial as redis.Nil, which reads as "no such key" and
+// which Fail, rightly for commands, ignores, so a wrong master_name went
+// unreported and Redis was never marked down.
+type sentinelHook struct{ master string }
+
+func (h sentinelHook) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := next(ctx, network, addr)
+		if err != nil && errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("no reachable Sentinel knows master %q", h.master)
+		}
+		return conn, err
+	}
+}
+
+func (sentinelHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (sentinelHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // TLSConfig returns the TLS settings for t, or nil when TLS is off. It reads
