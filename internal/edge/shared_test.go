@@ -35,8 +35,16 @@ func newReplica(t *testing.T, addr string, now func() time.Time, start bool) *re
 // newReplicaOn is newReplica on several addresses (a Redis Cluster).
 func newReplicaOn(t *testing.T, addrs []string, now func() time.Time, start bool) *replica {
 	t.Helper()
+	return newReplicaWith(t, config.Redis{Addrs: addrs}, now, start)
+}
+
+// newReplicaWith is newReplica on the redis section cfg (password, TLS,
+// Sentinel), with the test's timeout and key prefix.
+func newReplicaWith(t *testing.T, cfg config.Redis, now func() time.Time, start bool) *replica {
+	t.Helper()
+	cfg.Timeout, cfg.KeyPrefix = 50*time.Millisecond, "t:"
 	cl, err := cluster.New(cluster.Options{
-		Config:    config.Redis{Addrs: addrs, Timeout: 50 * time.Millisecond, KeyPrefix: "t:"},
+		Config:    cfg,
 		PingEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
