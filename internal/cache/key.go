@@ -127,3 +127,39 @@ func CaptureCredentials(apiKeyHeader string) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// WithForwardedIdentity returns ctx with the credentials partition it
+// carries narrowed for a request that a forward-auth service allowed. Such a
+// service may authenticate the caller by any request field (a session
+// header, a client certificate header, ...), which Credentials cannot know,
+// so the partition is narrowed by the header fields names of h (the
+// service's answer, copied onto the request: the identity the backend sees),
+// and it counts as authorized: a response is stored for it only when it
+// says it may be shared (public, s-maxage or must-revalidate; RFC 9111
+// §3.5), as for a request with Authorization. ctx must carry a partition
+// (CaptureCredentials); without one it is returned unchanged.
+func WithForwardedIdentity(ctx context.Context, h http.Header, names []string) context.Context {
+	creds, ok := CredentialsFrom(ctx)
+	if !ok {
+		return ctx
+	}
+	s := sha256.New()
+	s.Write([]byte("forward\x00"))
+	s.Write([]byte(creds))
+	s.Write([]byte{0})
+	for _, n := range names {
+		n = http.CanonicalHeaderKey(n)
+		for _, v := range h[n] {
+			s.Write([]byte(n))
+			s.Write([]byte{0})
+			s.Write([]byte(v))
+			s.Write([]byte{0})
+		}
+		s.Write([]byte{1})
+	}
+	var sum [sha256.Size]byte
+	out := make([]byte, 1+hex.EncodedLen(sha256.Size))
+	out[0] = 'a'
+	hex.Encode(out[1:], s.Sum(sum[:0]))
+	return WithCredentials(ctx, string(out))
+}

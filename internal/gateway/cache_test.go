@@ -151,3 +151,63 @@ routes:
 		t.Fatalf("route off: X-Cache %q, origin hits %d", w.Header().Get("X-Cache"), n.Load())
 	}
 }
+
+// TestCacheForwardAuthPartition: a forward-auth service may know the caller
+// by a field the credentials partition does not cover (here X-Session). One
+// user's cached answer is never served to another: what the service copies
+// onto the request partitions the cache, and an answer that does not say it
+// may be shared is not stored at all (RFC 9111 §3.5, as with
+// Authorization).
+func TestCacheForwardAuthPartition(t *testing.T) {
+	authSvc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, ok := map[string]string{"alice-session": "alice", "bob-session": "bob"}[r.Header.Get("X-Session")]
+		if !ok {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("X-User", user)
+	}))
+	t.Cleanup(authSvc.Close)
+	var n atomic.Int64
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		if strings.HasPrefix(r.URL.Path, "/shared") {
+			w.Header().Set("Cache-Control", "public, max-age=60")
+		}
+		fmt.Fprintf(w, "data of %s", r.Header.Get("X-User"))
+	}))
+	t.Cleanup(be.Close)
+	g := newGateway(t, quiet+fmt.Sprintf(`
+cache: { enabled: true }
+routes:
+  - name: me
+    match: { prefix: /me }
+    require_auth: true
+    auth: { methods: [forward], forward: { url: %[1]q, copy_headers: [X-User] } }
+    backends: [ { url: %[2]q } ]
+  - name: shared
+    match: { prefix: /shared }
+    require_auth: true
+    auth: { methods: [forward], forward: { url: %[1]q, copy_headers: [X-User] } }
+    backends: [ { url: %[2]q } ]
+`, authSvc.URL, be.URL))
+
+	// No Cache-Control: cache.ttl would apply to an anonymous request; an
+	// authenticated one is not stored.
+	do(g, "GET", "/me", "X-Session", "alice-session")
+	if w := do(g, "GET", "/me", "X-Session", "bob-session"); w.Body.String() != "data of bob" || w.Header().Get("X-Cache") != "MISS" {
+		t.Fatalf("bob got %q (X-Cache %s)", w.Body.String(), w.Header().Get("X-Cache"))
+	}
+	if w := do(g, "GET", "/me", "X-Session", "alice-session"); w.Header().Get("X-Cache") != "MISS" || n.Load() != 3 {
+		t.Fatalf("unshareable answer stored: X-Cache %s, origin hits %d", w.Header().Get("X-Cache"), n.Load())
+	}
+	// public: stored, but each identity the service names has its own.
+	n.Store(0)
+	do(g, "GET", "/shared", "X-Session", "alice-session")
+	if w := do(g, "GET", "/shared", "X-Session", "bob-session"); w.Body.String() != "data of bob" {
+		t.Fatalf("bob got %q (X-Cache %s)", w.Body.String(), w.Header().Get("X-Cache"))
+	}
+	if w := do(g, "GET", "/shared", "X-Session", "alice-session"); w.Body.String() != "data of alice" || w.Header().Get("X-Cache") != "HIT" || n.Load() != 2 {
+		t.Fatalf("alice again: %q X-Cache %s, origin hits %d", w.Body.String(), w.Header().Get("X-Cache"), n.Load())
+	}
+}

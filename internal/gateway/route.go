@@ -143,6 +143,12 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 		h = limit(h)
 	}
 	if rc.RequireAuth {
+		if caches && rc.Auth.Forward.URL != "" {
+			// A forward-auth service may know the caller by fields the
+			// credentials partition does not cover: narrow it by what the
+			// service said (copy_headers) and store only shareable answers.
+			h = forwardedIdentity(rc.Auth.Forward.CopyHeaders, h)
+		}
 		mw, err := authn.Middleware(rc.Auth, rc.Name)
 		if err != nil {
 			problems = append(problems, authProblems(cfg, fmt.Sprintf("routes[%d]", i), err)...)
@@ -176,6 +182,18 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 	rt.steps = steps
 	rt.chain = h
 	return problems
+}
+
+// forwardedIdentity narrows the cache's credentials partition of a request
+// that forward auth allowed (cache.WithForwardedIdentity); it runs after
+// the auth step.
+func forwardedIdentity(copyHeaders []string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := identity.PrincipalFrom(r.Context()); p != nil && p.Method == auth.MethodForward {
+			r = r.WithContext(cache.WithForwardedIdentity(r.Context(), r.Header, copyHeaders))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func chainModify(mods []func(*http.Response) error) func(*http.Response) error {
