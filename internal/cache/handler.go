@@ -115,7 +115,7 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	c := h.c
 	key := requestKey(r)
-	sub := h.sub(creds)
+	sub := h.sub(creds) + forwardedPart(r)
 	e := h.lookup(r.Context(), key, sub, r.Header)
 	if e != nil {
 		d := e.derive()
@@ -183,6 +183,36 @@ func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.done(w, f.run())
+}
+
+// forwardedPart is the part of a request's sub-key that tells apart what the
+// origin is told about how the client reached the gateway: the scheme
+// (TLS), and the X-Forwarded-Proto and X-Forwarded-Host the proxy passes on
+// from trusted proxies. The primary key has neither, and an origin commonly
+// answers by them (an http request redirected to https): without this, the
+// redirect stored for a plain-HTTP request would be served to HTTPS clients,
+// a redirect loop for everyone. "" for a plain request without them, the
+// usual case, so it allocates nothing there. Untrusted clients' values are
+// replaced by the proxy but still part of this: more partitions, never a
+// wrong answer.
+func forwardedPart(r *http.Request) string {
+	proto, fhost := r.Header["X-Forwarded-Proto"], r.Header["X-Forwarded-Host"]
+	if r.TLS == nil && len(proto)+len(fhost) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("\x00")
+	if r.TLS != nil {
+		b.WriteString("tls")
+	}
+	for _, vs := range [2][]string{proto, fhost} {
+		b.WriteByte(0)
+		for _, v := range vs {
+			b.WriteString(strings.ToLower(v))
+			b.WriteByte(1)
+		}
+	}
+	return b.String()
 }
 
 // bypassRequest reports whether a GET or HEAD is passed on without looking

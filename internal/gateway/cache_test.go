@@ -211,3 +211,36 @@ routes:
 		t.Fatalf("alice again: %q X-Cache %s, origin hits %d", w.Body.String(), w.Header().Get("X-Cache"), n.Load())
 	}
 }
+
+// TestCacheSchemePartition: behind a TLS-terminating balancer (a trusted
+// proxy), an origin that redirects plain HTTP to HTTPS must not have that
+// redirect served from the cache to HTTPS clients (a redirect loop for
+// everyone, set off by any one http:// request).
+func TestCacheSchemePartition(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Forwarded-Proto") != "https" {
+			http.Redirect(w, r, "https://"+r.Host+r.URL.Path, http.StatusMovedPermanently)
+			return
+		}
+		fmt.Fprint(w, "page")
+	}))
+	t.Cleanup(be.Close)
+	// httptest requests come from 192.0.2.1.
+	g := newGateway(t, quiet+fmt.Sprintf(`
+server: { trusted_proxies: [192.0.2.0/24] }
+cache: { enabled: true }
+routes:
+  - name: site
+    match: { prefix: / }
+    backends: [ { url: %q } ]
+`, be.URL))
+	if w := do(g, "GET", "/x", "Host", "site.test", "X-Forwarded-Proto", "http"); w.Code != http.StatusMovedPermanently {
+		t.Fatalf("http: %d", w.Code)
+	}
+	if w := do(g, "GET", "/x", "Host", "site.test", "X-Forwarded-Proto", "https"); w.Code != http.StatusOK {
+		t.Fatalf("https: %d (Location %q, X-Cache %s)", w.Code, w.Header().Get("Location"), w.Header().Get("X-Cache"))
+	}
+	if w := do(g, "GET", "/x", "Host", "site.test", "X-Forwarded-Proto", "https"); w.Code != http.StatusOK || w.Header().Get("X-Cache") != "HIT" {
+		t.Fatalf("https again: %d X-Cache %s", w.Code, w.Header().Get("X-Cache"))
+	}
+}
