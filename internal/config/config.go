@@ -81,6 +81,39 @@ type Server struct {
 	// TrustedProxies lists CIDRs (or single IPs) whose X-Forwarded-* headers are
 	// believed (TRUSTED_PROXIES, comma-separated). Default: none.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TLS terminates TLS on the listener when it names certificates. Read at
+	// start, except the certificate files, which are re-read when they change.
+	TLS ServerTLS `yaml:"tls"`
+	// H2C serves HTTP/2 without TLS (prior knowledge) beside HTTP/1.1 on a
+	// cleartext listener. Default false. Read at start.
+	H2C bool `yaml:"h2c"`
+}
+
+// ServerTLS configures TLS termination on the main listener.
+type ServerTLS struct {
+	// Certificates are the key pairs served. A client's SNI name picks the
+	// certificate whose DNS SANs name it (exactly or by a wildcard); the
+	// first is served to clients without SNI or with a name none carries.
+	// Default: none, which serves plain HTTP.
+	Certificates []CertificateFiles `yaml:"certificates"`
+	// MinVersion is the oldest TLS version accepted: "1.2" or "1.3".
+	// Default "1.2". TLS 1.3 is preferred whenever the client offers it.
+	MinVersion string `yaml:"min_version"`
+	// RedirectListen, when set, is a cleartext listener (":80") that answers
+	// every request with 308 to the same URL on https, except /health and
+	// /ready, which it serves for probes. Default: none.
+	RedirectListen string `yaml:"redirect_listen"`
+}
+
+// Enabled reports whether the listener terminates TLS.
+func (t *ServerTLS) Enabled() bool { return len(t.Certificates) > 0 }
+
+// CertificateFiles is one PEM certificate chain and its private key.
+type CertificateFiles struct {
+	// CertFile is the PEM certificate chain, leaf first.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the leaf.
+	KeyFile string `yaml:"key_file"`
 }
 
 // Metrics configures the Prometheus metrics endpoint.

@@ -46,8 +46,9 @@ const (
 
 	defaultWeight = 1
 
-	defaultMaxURIBytes  = 8192
-	defaultMaxBodyBytes = 10 << 20
+	defaultMaxURIBytes   = 8192
+	defaultMaxBodyBytes  = 10 << 20
+	defaultTLSMinVersion = "1.2"
 
 	defaultDDoSThreshold     = 1000
 	defaultBlockDuration     = 10 * time.Minute
@@ -131,6 +132,7 @@ func (c *Config) ApplyDefaults() {
 	setDuration(&s.ShutdownTimeout, defaultShutdownTimeout)
 	setInt(&s.MaxURIBytes, defaultMaxURIBytes)
 	setInt64(&s.MaxBodyBytes, defaultMaxBodyBytes)
+	setString(&s.TLS.MinVersion, defaultTLSMinVersion)
 
 	setString(&c.Log.Level, defaultLogLevel)
 	setString(&c.Log.Format, defaultLogFormat)
@@ -309,6 +311,7 @@ func (s *UpstreamSettings) applyBuiltin() {
 func (c *Config) normalize(srcs []routeSource) {
 	c.Server.Listen = listenAddr(c.Server.Listen)
 	c.Admin.Listen = listenAddr(c.Admin.Listen)
+	c.Server.TLS.RedirectListen = listenAddr(c.Server.TLS.RedirectListen)
 	if c.Upstreams == nil {
 		c.Upstreams = make(map[string]*Upstream)
 	}

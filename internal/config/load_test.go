@@ -83,7 +83,7 @@ func TestDefault(t *testing.T) {
 		Server: Server{
 			Listen: ":9777", ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 			MaxHeaderBytes: 65536, ShutdownTimeout: 30 * time.Second,
-			MaxURIBytes: 8192, MaxBodyBytes: 10485760,
+			MaxURIBytes: 8192, MaxBodyBytes: 10485760, TLS: ServerTLS{MinVersion: "1.2"},
 		},
 		Log:     Log{Level: "info", Format: "json"},
 		Metrics: Metrics{Path: "/metrics"},
@@ -155,7 +155,7 @@ func TestLoadFull(t *testing.T) {
 		Server: Server{
 			Listen: "127.0.0.1:8080", ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second,
 			MaxHeaderBytes: 32768, ShutdownTimeout: 15 * time.Second, DrainDelay: 2 * time.Second,
-			MaxURIBytes: 4096, MaxBodyBytes: 1048576,
+			MaxURIBytes: 4096, MaxBodyBytes: 1048576, TLS: ServerTLS{MinVersion: "1.2"},
 			TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1"},
 		},
 		Log:   Log{Level: "debug", Format: "text"},

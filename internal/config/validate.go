@@ -99,6 +99,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 	for i, p := range s.TrustedProxies {
 		v.check(fmt.Sprintf("server.trusted_proxies[%d]", i), checkCIDR(p))
 	}
+	v.serverTLS(s)
 	if c.Log.Level != "" {
 		v.check("log.level", checkOneOf(c.Log.Level, logLevels()))
 	}

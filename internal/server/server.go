@@ -1,10 +1,13 @@
 // Package server runs the gateway's client-facing HTTP listener: timeouts and
-// limits that harden it, and a graceful shutdown that finishes ordinary requests
-// first and closes upgraded (WebSocket) connections last.
+// limits that harden it, TLS termination with certificates picked by SNI and
+// reloaded from their files, HTTP/2 (over TLS, and h2c when asked), and a
+// graceful shutdown that finishes ordinary requests first and closes upgraded
+// (WebSocket) connections last.
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,8 +52,23 @@ func New(cfg config.Server, h http.Handler, log *slog.Logger) *Server {
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	if cfg.H2C {
+		// HTTP/2 with prior knowledge beside HTTP/1.1 on a cleartext
+		// listener; HTTP/2 over TLS stays on for UseTLS.
+		p := new(http.Protocols)
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+		p.SetUnencryptedHTTP2(true)
+		s.srv.Protocols = p
+	}
 	return s
 }
+
+// UseTLS terminates TLS with c on the listener (HTTP/2 is negotiated by ALPN
+// when c offers h2). The timeouts, header limit, listener wrapper and drain
+// apply as on a cleartext listener; the handshake must finish within
+// read_header_timeout. Call it before Serve.
+func (s *Server) UseTLS(c *tls.Config) { s.srv.TLSConfig = c }
 
 // ListenAddr normalises a listen setting: "9777" becomes ":9777".
 func ListenAddr(s string) string {
@@ -90,7 +108,12 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 func (s *Server) Serve() error {
 	defer close(s.done)
 	s.log.Info("listening", "addr", s.ln.Addr().String())
-	err := s.srv.Serve(s.ln)
+	var err error
+	if s.srv.TLSConfig != nil {
+		err = s.srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = s.srv.Serve(s.ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -1,0 +1,88 @@
+package config
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+)
+
+// TLSVersions are the accepted values of server.tls.min_version.
+func TLSVersions() []string { return []string{"1.2", "1.3"} }
+
+// maxPEMBytes bounds a certificate or key file read at validation, so that a
+// path such as /dev/zero cannot exhaust memory.
+const maxPEMBytes = 1 << 20
+
+// serverTLS checks server.tls and server.h2c: the certificate files must be
+// readable and hold matching key pairs now, not at the first handshake.
+func (v *validator) serverTLS(s *Server) {
+	t := &s.TLS
+	if t.MinVersion != "" {
+		v.check("server.tls.min_version", checkOneOf(t.MinVersion, TLSVersions()))
+	}
+	if t.RedirectListen != "" {
+		switch {
+		case !t.Enabled():
+			v.add("server.tls.redirect_listen", "needs server.tls.certificates: it redirects to the TLS listener")
+		default:
+			if err := checkListen(listenAddr(t.RedirectListen)); err != nil {
+				v.check("server.tls.redirect_listen", err)
+			} else if listenAddr(t.RedirectListen) == listenAddr(s.Listen) {
+				v.add("server.tls.redirect_listen", "must differ from server.listen")
+			}
+		}
+	}
+	for i, c := range t.Certificates {
+		base := "server.tls.certificates[" + strconv.Itoa(i) + "]"
+		certPEM, certOK := v.pemFile(base+".cert_file", c.CertFile)
+		keyPEM, keyOK := v.pemFile(base+".key_file", c.KeyFile)
+		if !certOK || !keyOK {
+			continue
+		}
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			v.add(base, "cert_file and key_file are not a key pair: %v", err)
+		}
+	}
+}
+
+// pemFile reads a PEM file named at path, reporting a missing name or an
+// unreadable file.
+func (v *validator) pemFile(path, name string) ([]byte, bool) {
+	if name == "" {
+		v.add(path, "is required")
+		return nil, false
+	}
+	b, err := ReadPEMFile(name)
+	if err != nil {
+		v.add(path, "%v", err)
+		return nil, false
+	}
+	return b, true
+}
+
+// ReadPEMFile reads a certificate or key file: a regular file of at most
+// 1 MiB.
+func ReadPEMFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", name, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", name, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %q: not a regular file", name)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxPEMBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %q: %w", name, err)
+	}
+	if len(b) > maxPEMBytes {
+		return nil, fmt.Errorf("read %q: larger than %d bytes", name, maxPEMBytes)
+	}
+	return b, nil
+}

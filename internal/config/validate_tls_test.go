@@ -1,0 +1,97 @@
+package config
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeKeyPair writes a self-signed certificate for name and its key to dir.
+func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}
+
+func TestLoadServerTLS(t *testing.T) {
+	dir := t.TempDir()
+	crt, key := writeKeyPair(t, dir, "a.test")
+	c := mustLoad(t, fmt.Sprintf("server:\n  h2c: true\n  tls:\n    certificates:\n      - {cert_file: %q, key_file: %q}\n    redirect_listen: \"8080\"\n", crt, key))
+	want := ServerTLS{Certificates: []CertificateFiles{{CertFile: crt, KeyFile: key}}, MinVersion: "1.2", RedirectListen: ":8080"}
+	if got := c.Server.TLS; !got.Enabled() || got.MinVersion != want.MinVersion || got.RedirectListen != want.RedirectListen || got.Certificates[0] != want.Certificates[0] {
+		t.Errorf("Load().Server.TLS = %+v, want %+v", got, want)
+	}
+	if !c.Server.H2C {
+		t.Error("Load().Server.H2C = false, want true")
+	}
+	if plain := mustLoad(t, "server:\n  listen: \":0\"\n"); plain.Server.TLS.Enabled() || plain.Server.H2C {
+		t.Errorf("Load() of a plain config: TLS %+v, h2c %v; want neither", plain.Server.TLS, plain.Server.H2C)
+	}
+}
+
+func TestLoadServerTLSProblems(t *testing.T) {
+	dir := t.TempDir()
+	crt, key := writeKeyPair(t, dir, "a.test")
+	_, otherKey := writeKeyPair(t, dir, "b.test")
+	pair := func(c, k string) string {
+		return fmt.Sprintf("server:\n  tls:\n    certificates:\n      - cert_file: %q\n        key_file: %q\n", c, k)
+	}
+	tests := []struct {
+		name, yaml, path, marker, msg string
+	}{
+		{"min version", "server:\n  tls:\n    min_version: \"1.1\"\n", "server.tls.min_version", "min_version:", `invalid value "1.1"`},
+		{"missing cert", pair(filepath.Join(dir, "none.crt"), key), "server.tls.certificates[0].cert_file", "cert_file:", "no such file"},
+		{"directory as key", pair(crt, dir), "server.tls.certificates[0].key_file", "key_file:", "not a regular file"},
+		{"key required", "server:\n  tls:\n    certificates:\n      - cert_file: " + crt + "\n", "server.tls.certificates[0].key_file", "cert_file:", "is required"},
+		{"not a pair", pair(crt, otherKey), "server.tls.certificates[0]", "cert_file:", "not a key pair"},
+		{"not PEM", pair(key, key), "server.tls.certificates[0]", "cert_file:", "not a key pair"},
+		{"redirect without certificates", "server:\n  tls:\n    redirect_listen: \":80\"\n", "server.tls.redirect_listen", "redirect_listen:", "needs server.tls.certificates"},
+		{"redirect on the listener", pair(crt, key) + "    redirect_listen: \"9777\"\n", "server.tls.redirect_listen", "redirect_listen:", "must differ from server.listen"},
+		{"redirect address", pair(crt, key) + "    redirect_listen: \"a:b:c\"\n", "server.tls.redirect_listen", "redirect_listen:", "invalid listen address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadText(t, tt.yaml)
+			wantLine := lineOf(t, tt.yaml, tt.marker)
+			for _, p := range problemsOf(t, err) {
+				if p.Path == tt.path && strings.Contains(p.Msg, tt.msg) {
+					if p.Line != wantLine {
+						t.Errorf("Load(%q): %q line = %d, want %d", tt.yaml, p, p.Line, wantLine)
+					}
+					return
+				}
+			}
+			t.Errorf("Load(%q) problems:\n%v\nwant one at %q with %q", tt.yaml, err, tt.path, tt.msg)
+		})
+	}
+}

@@ -1,0 +1,240 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/altair-gateway/altair/internal/config"
+)
+
+// cipherSuites are the TLS 1.2 suites offered: ECDHE key exchange (forward
+// secrecy) with an AEAD cipher only, no CBC, no RSA key exchange. TLS 1.3's
+// suites are fixed by crypto/tls and all AEAD.
+var cipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// TLSConfig is the listener's TLS configuration for t, serving the
+// certificates of certs: TLS 1.2 or 1.3 at least (1.3 whenever the client
+// offers it), ECDHE AEAD suites for 1.2, and ALPN h2 then http/1.1.
+func TLSConfig(t config.ServerTLS, certs *Certificates) *tls.Config {
+	minVersion := uint16(tls.VersionTLS12)
+	if t.MinVersion == "1.3" {
+		minVersion = tls.VersionTLS13
+	}
+	return &tls.Config{
+		MinVersion:     minVersion,
+		CipherSuites:   cipherSuites,
+		GetCertificate: certs.GetCertificate,
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+}
+
+// certSet is one immutable generation of certificates, indexed by name.
+type certSet struct {
+	def    *tls.Certificate
+	byName map[string]*tls.Certificate // lower-case DNS SAN, "*.example.com" for wildcards
+}
+
+// Certificates holds the key pairs a TLS listener serves and reloads them
+// from their files. A reload builds a complete new set and swaps it in; if any
+// file is bad the current set stays.
+type Certificates struct {
+	files []config.CertificateFiles
+	log   *slog.Logger
+	cur   atomic.Pointer[certSet]
+	mu    sync.Mutex // serialises reloads
+}
+
+// NewCertificates loads the key pairs of files; it fails if any is bad.
+func NewCertificates(files []config.CertificateFiles, log *slog.Logger) (*Certificates, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if len(files) == 0 {
+		return nil, errors.New("load certificates: none configured")
+	}
+	c := &Certificates{files: files, log: log}
+	set, err := loadCertSet(files)
+	if err != nil {
+		return nil, err
+	}
+	c.cur.Store(set)
+	return c, nil
+}
+
+func loadCertSet(files []config.CertificateFiles) (*certSet, error) {
+	set := &certSet{byName: make(map[string]*tls.Certificate)}
+	for _, f := range files {
+		certPEM, err := config.ReadPEMFile(f.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("load certificate: %w", err)
+		}
+		keyPEM, err := config.ReadPEMFile(f.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load certificate key: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("load key pair %q, %q: %w", f.CertFile, f.KeyFile, err)
+		}
+		if cert.Leaf == nil {
+			if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+				return nil, fmt.Errorf("parse certificate %q: %w", f.CertFile, err)
+			}
+		}
+		if set.def == nil {
+			set.def = &cert
+		}
+		for _, name := range cert.Leaf.DNSNames {
+			name = strings.ToLower(name)
+			if _, ok := set.byName[name]; !ok { // the first certificate naming a host wins
+				set.byName[name] = &cert
+			}
+		}
+	}
+	return set, nil
+}
+
+// Reload re-reads every file. On an error the current certificates stay and
+// the error is logged and returned.
+func (c *Certificates) Reload(why string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	set, err := loadCertSet(c.files)
+	if err != nil {
+		c.log.Error("certificate reload failed; the current certificates stay", "trigger", why, "error", err)
+		return err
+	}
+	c.cur.Store(set)
+	c.log.Info("certificates reloaded", "trigger", why, "count", len(c.files))
+	return nil
+}
+
+// GetCertificate picks the certificate for a handshake: the one naming the
+// SNI name, else one with a matching wildcard, else the first.
+func (c *Certificates) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	set := c.cur.Load()
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if name != "" {
+		if cert, ok := set.byName[name]; ok {
+			return cert, nil
+		}
+		if _, rest, ok := strings.Cut(name, "."); ok {
+			if cert, ok := set.byName["*."+rest]; ok {
+				return cert, nil
+			}
+		}
+	}
+	return set.def, nil
+}
+
+// watchQuiet is how long Watch waits after a file event before reloading, so
+// that a certificate and its key written one after the other load together.
+const watchQuiet = 200 * time.Millisecond
+
+// Watch reloads the certificates when one of their files changes, until ctx
+// is done. ready, if not nil, is called once every file is watched.
+func (c *Certificates) Watch(ctx context.Context, ready func()) {
+	changed := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	seen := make(map[string]bool)
+	var paths []string
+	for _, f := range c.files {
+		for _, p := range []string{f.CertFile, f.KeyFile} {
+			if !seen[p] {
+				seen[p] = true
+				paths = append(paths, p)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	var started sync.WaitGroup
+	for _, p := range paths {
+		wg.Add(1)
+		started.Add(1)
+		go func() {
+			defer wg.Done()
+			var once sync.Once
+			done := func() { once.Do(started.Done) }
+			defer done()
+			if err := config.Watch(ctx, p, notify, done); err != nil && ctx.Err() == nil {
+				c.log.Error("certificate watch stopped; reload with SIGHUP", "file", p, "error", err)
+			}
+		}()
+	}
+	started.Wait()
+	if ready != nil {
+		ready()
+	}
+	defer wg.Wait()
+	quiet := time.NewTimer(watchQuiet)
+	quiet.Stop()
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+			quiet.Reset(watchQuiet)
+		case <-quiet.C:
+			_ = c.Reload("file changed")
+		}
+	}
+}
+
+// RedirectHandler answers every request with 308 to the same host, path and
+// query on https at httpsPort ("443" is left out of the URL), except /health
+// and /ready, which probes reach over plain HTTP and probe serves.
+func RedirectHandler(httpsPort string, probe http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" || r.URL.Path == "/ready" {
+			probe.ServeHTTP(w, r)
+			return
+		}
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" || strings.ContainsAny(host, "/\\@?#") {
+			http.Error(w, "bad host", http.StatusBadRequest)
+			return
+		}
+		if strings.Contains(host, ":") { // an IPv6 literal
+			host = "[" + host + "]"
+		}
+		if httpsPort != "" && httpsPort != "443" {
+			host += ":" + httpsPort
+		}
+		path := r.URL.EscapedPath()
+		if !strings.HasPrefix(path, "/") {
+			path = "/"
+		}
+		target := "https://" + host + path
+		if r.URL.RawQuery != "" {
+			target += "?" + r.URL.RawQuery
+		}
+		w.Header().Set("Location", target)
+		w.WriteHeader(http.StatusPermanentRedirect)
+	})
+}
