@@ -8,6 +8,8 @@ package main
 // together.
 
 import (
+	"github.com/altair-gateway/altair/internal/cluster/redistest"
+
 	"encoding/json"
 	"fmt"
 	"io/fs"
@@ -421,6 +423,9 @@ func deployQueries(t *testing.T) map[string][]string {
 func TestE2EDeployMetricsAreExported(t *testing.T) {
 	t.Parallel()
 	live := backend(t, "live")
+	// With Redis and a caching route, so the Redis and cache series the
+	// dashboard charts exist.
+	srv := redistest.Start(t)
 	p := startAltair(t, baseCfg+fmt.Sprintf(`
 upstreams:
   pool:
@@ -439,8 +444,13 @@ routes:
       prefix: /broken
     backends:
       - url: %s
-`, live.URL, deadURL(t)))
-	for path, want := range map[string]int{"/app/x": 200, "/nowhere": 404, "/broken": 502} {
+  - name: cached
+    match:
+      prefix: /cached
+    cache: { enabled: true }
+    upstream: pool
+`, live.URL, deadURL(t)), "REDIS_ADDR="+srv.Addr)
+	for path, want := range map[string]int{"/app/x": 200, "/nowhere": 404, "/broken": 502, "/cached/x": 200} {
 		if code, body, _ := get(t, p.url(path)); code != want {
 			t.Fatalf("GET %s = %d %q, want %d", path, code, body, want)
 		}
@@ -452,7 +462,8 @@ routes:
 	fams := parseExposition(t, text)
 	// The scrape holds what the traffic made: otherwise a missing family
 	// below would say more about this test than about the files.
-	for _, want := range []string{`route="app",status="200"`, `route="none",status="404"`, `route="broken",status="502"`} {
+	for _, want := range []string{`route="app",status="200"`, `route="none",status="404"`, `route="broken",status="502"`,
+		`redis_up 1`, `cache_requests_total{result="miss",route="cached"}`} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("/metrics has no http_requests_total sample with %s:\n%s", want, text)
 		}

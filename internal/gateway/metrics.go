@@ -174,6 +174,9 @@ func newMetrics(g *Gateway) *metrics {
 	// before the first failure.
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	for _, op := range []string{"get", "set", "delete"} {
+		m.cacheStoreErrors.WithLabelValues(op)
+	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 	m.discard = prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"})
 	m.backends = make(map[string]bool)
