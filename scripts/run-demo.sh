@@ -18,6 +18,7 @@ cat <<MSG
 Altair on http://localhost:9777 — try:
   curl -s localhost:9777/api/hello          # prefix route, prefix stripped, round-robin over 2 backends
   curl -s localhost:9777/users/42           # path parameter, rewritten to /profiles/42
+  curl -si localhost:9777/cached/bytes/64?max_age=60 | grep X-Cache   # MISS, then HIT
   curl -s localhost:9777/health             # gateway and backend health
   curl -s localhost:9777/stats              # counters, breaker states
   bin/altair explain -c examples/altair.yaml GET http://localhost:9777/users/42
