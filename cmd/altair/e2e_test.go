@@ -78,6 +78,22 @@ func (s *syncBuffer) String() string {
 // still running.
 func startAltair(t *testing.T, cfg string, env ...string) *proc {
 	t.Helper()
+	p := launchAltair(t, cfg, env...)
+	waitFor(t, 10*time.Second, "ready", func() bool {
+		resp, err := http.Get(p.url("/ready"))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return p
+}
+
+// launchAltair is startAltair up to the "altair started" line, for callers
+// that check readiness themselves (over TLS, for one).
+func launchAltair(t *testing.T, cfg string, env ...string) *proc {
+	t.Helper()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "altair.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
@@ -133,14 +149,6 @@ func startAltair(t *testing.T, cfg string, env ...string) *proc {
 	case <-time.After(20 * time.Second):
 		t.Fatalf("altair did not start\n%s", p.logs.String())
 	}
-	waitFor(t, 10*time.Second, "ready", func() bool {
-		resp, err := http.Get(p.url("/ready"))
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
 	return p
 }
 

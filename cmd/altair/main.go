@@ -16,10 +16,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -275,18 +277,45 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	srv := server.New(cfg.Server, gw, observe.Subsystem(logger, observe.SubsystemGateway))
 	srv.WrapListener(gw.LimitListener(cfg.Edge.Connections))
 	srv.OnConnState(gw.ConnState)
+	// TLS (read at start): the certificate files are re-read when they
+	// change and on every reload; a bad new file keeps the current ones.
+	var certs *server.Certificates
+	if cfg.Server.TLS.Enabled() {
+		certs, err = server.NewCertificates(cfg.Server.TLS.Certificates, glog)
+		if err != nil {
+			glog.Error("cannot load certificates", "error", err)
+			return 1
+		}
+		srv.UseTLS(server.TLSConfig(cfg.Server.TLS, certs))
+	}
 	if err := srv.Listen(); err != nil {
 		glog.Error("cannot start", "error", err)
 		return 1
 	}
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve() }()
+
+	// The HTTP → HTTPS redirect listener, when server.tls.redirect_listen
+	// asks for one. It also answers /health and /ready for probes.
+	var redirectSrv *server.Server
+	if certs != nil && cfg.Server.TLS.RedirectListen != "" {
+		rcfg := cfg.Server
+		rcfg.Listen, rcfg.TLS, rcfg.H2C = cfg.Server.TLS.RedirectListen, config.ServerTLS{}, false
+		_, httpsPort, _ := net.SplitHostPort(srv.Addr().String())
+		redirectSrv = server.New(rcfg, server.RedirectHandler(httpsPort, gw), glog.With("listener", "redirect"))
+		if err := redirectSrv.Listen(); err != nil {
+			glog.Error("cannot start the redirect listener", "error", err)
+			return 1
+		}
+		go func() { serveErr <- redirectSrv.Serve() }()
+	}
 
 	// The admin API on its own listener, when admin.listen asks for one.
 	var adminSrv *server.Server
 	if cfg.Admin.Listen != "" {
 		acfg := cfg.Server
 		acfg.Listen = cfg.Admin.Listen
+		acfg.TLS, acfg.H2C = config.ServerTLS{}, false // the admin listener stays plain HTTP/1.1
 		adminSrv = server.New(acfg, gw.AdminHandler(), observe.Subsystem(logger, observe.SubsystemAdmin))
 		if err := adminSrv.Listen(); err != nil {
 			glog.Error("cannot start the admin listener", "error", err)
@@ -325,8 +354,20 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	} else {
 		close(watchDone)
 	}
+	certsDone := make(chan struct{})
+	if certs != nil {
+		watched := make(chan struct{})
+		go func() { defer close(certsDone); certs.Watch(ctx, func() { close(watched) }) }()
+		<-watched
+	} else {
+		close(certsDone)
+	}
 	gw.SetReady(true)
-	glog.Info("altair started", "version", version, "config", cfg.Source, "addr", srv.Addr().String())
+	startAttrs := []any{"version", version, "config", cfg.Source, "addr", srv.Addr().String(), "tls", certs != nil, "h2c", cfg.Server.H2C}
+	if redirectSrv != nil {
+		startAttrs = append(startAttrs, "redirect_addr", redirectSrv.Addr().String())
+	}
+	glog.Info("altair started", startAttrs...)
 	view.start(gw, srv.Addr().String())
 	defer view.stop()
 
@@ -339,6 +380,9 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 			return 1
 		case why := <-reload:
 			applyReload(gw, path, environ, why, listen, levels, cfgLog)
+			if certs != nil {
+				_ = certs.Reload(why) // logged; a bad file keeps the current certificates
+			}
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				request("SIGHUP")
@@ -349,11 +393,15 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 			gw.SetDraining()
 			cancel()
 			<-watchDone
+			<-certsDone
 			drainDelay(listen.DrainDelay, sigs)
 			sctx, scancel := context.WithTimeout(context.Background(), listen.ShutdownTimeout)
 			err := srv.Shutdown(sctx)
 			if adminSrv != nil {
 				_ = adminSrv.Shutdown(sctx)
+			}
+			if redirectSrv != nil {
+				_ = redirectSrv.Shutdown(sctx)
 			}
 			scancel()
 			gw.Close()
@@ -406,6 +454,9 @@ func applyReload(gw *gateway.Gateway, path string, environ []string, why string,
 	}
 	if cfg.Server.Listen != running.Listen {
 		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
+	}
+	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || cfg.Server.H2C != running.H2C {
+		log.Warn("server.tls or server.h2c changed; the listener keeps its TLS settings until restart (the certificate files themselves are re-read)")
 	}
 	if err := gw.Apply(cfg); err != nil {
 		return // Apply logged and counted it

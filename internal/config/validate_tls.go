@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // TLSVersions are the accepted values of server.tls.min_version.
@@ -29,7 +30,7 @@ func (v *validator) serverTLS(s *Server) {
 		default:
 			if err := checkListen(listenAddr(t.RedirectListen)); err != nil {
 				v.check("server.tls.redirect_listen", err)
-			} else if listenAddr(t.RedirectListen) == listenAddr(s.Listen) {
+			} else if a := listenAddr(t.RedirectListen); a == listenAddr(s.Listen) && !strings.HasSuffix(a, ":0") {
 				v.add("server.tls.redirect_listen", "must differ from server.listen")
 			}
 		}
