@@ -134,57 +134,9 @@ routes:
 	ps := replicas(t, 3, cfg, srv.Addr)
 
 	// Traffic on every gateway while Redis is killed and restarted.
-	var stop atomic.Bool
-	var mu sync.Mutex
-	var failures []string
-	var requests atomic.Int64
-	var slowest atomic.Int64
-	var wg sync.WaitGroup
-	for _, p := range ps {
-		wg.Go(func() {
-			c := &http.Client{Timeout: 5 * time.Second}
-			for !stop.Load() {
-				t0 := time.Now()
-				code := status(c, p.url("/x"))
-				d := time.Since(t0)
-				requests.Add(1)
-				if int64(d) > slowest.Load() {
-					slowest.Store(int64(d))
-				}
-				if code != 200 {
-					mu.Lock()
-					failures = append(failures, fmt.Sprintf("%s: %d", p.addr, code))
-					mu.Unlock()
-				}
-				time.Sleep(2 * time.Millisecond)
-			}
-		})
-	}
-	time.Sleep(200 * time.Millisecond)
-	srv.Kill()
-	for _, p := range ps {
-		waitFor(t, 3*time.Second, "fallback on "+p.addr, func() bool { return !shared(t, p) })
-	}
-	time.Sleep(200 * time.Millisecond)
-	srv.Restart()
-	restarted := time.Now()
-	for _, p := range ps {
-		waitFor(t, 3*time.Second, "shared state again on "+p.addr, func() bool { return shared(t, p) })
-	}
-	t.Logf("all three share again %v after Redis restarted", time.Since(restarted))
-	time.Sleep(200 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-	if len(failures) > 0 {
-		t.Fatalf("%d of %d requests failed across the outage: %v", len(failures), requests.Load(), failures[:min(len(failures), 10)])
-	}
-	t.Logf("%d requests across the outage, all 200; slowest %v", requests.Load(), time.Duration(slowest.Load()))
-	for _, p := range ps {
-		logs := p.logs.String()
-		if n := strings.Count(logs, "redis unreachable"); n != 1 || !strings.Contains(logs, "redis back") {
-			t.Fatalf("%s logged 'redis unreachable' %d times and 'redis back' %v, want once each:\n%s", p.addr, n, strings.Contains(logs, "redis back"), logs)
-		}
-	}
+	outageUnderTraffic(t, srv, ps, func(c *http.Client, p *proc, _, _ int) (int, string) {
+		return status(c, p.url("/x")), "/x"
+	})
 
 	// Shared limits resume: 15 requests over three gateways, one bucket of 5.
 	allowed := 0
@@ -212,6 +164,66 @@ routes:
 	}
 	for _, p := range ps {
 		waitFor(t, time.Second, "the removal on "+p.addr, func() bool { return status(other, p.url("/x")) == 200 })
+	}
+}
+
+// outageUnderTraffic sends requests through every gateway of ps (request
+// makes gateway pi's i-th one and returns its status and a word for the
+// failure message) while srv is killed, every gateway falls back to local
+// state, srv restarts and every gateway shares again. Every request must
+// answer 200, and each gateway must say once that Redis is unreachable and
+// that it is back.
+func outageUnderTraffic(t *testing.T, srv *redistest.Server, ps []*proc, request func(c *http.Client, p *proc, pi, i int) (int, string)) {
+	t.Helper()
+	var stop atomic.Bool
+	var mu sync.Mutex
+	var failures []string
+	var requests, slowest atomic.Int64
+	var wg sync.WaitGroup
+	for pi, p := range ps {
+		wg.Go(func() {
+			c := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; !stop.Load(); i++ {
+				t0 := time.Now()
+				code, what := request(c, p, pi, i)
+				d := time.Since(t0)
+				requests.Add(1)
+				if int64(d) > slowest.Load() {
+					slowest.Store(int64(d))
+				}
+				if code != 200 {
+					mu.Lock()
+					failures = append(failures, fmt.Sprintf("%s %s: %d", p.addr, what, code))
+					mu.Unlock()
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	srv.Kill()
+	for _, p := range ps {
+		waitFor(t, 3*time.Second, "fallback on "+p.addr, func() bool { return !shared(t, p) })
+	}
+	time.Sleep(200 * time.Millisecond)
+	srv.Restart()
+	restarted := time.Now()
+	for _, p := range ps {
+		waitFor(t, 3*time.Second, "shared state again on "+p.addr, func() bool { return shared(t, p) })
+	}
+	t.Logf("all %d share again %v after Redis restarted", len(ps), time.Since(restarted))
+	time.Sleep(200 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d of %d requests failed across the outage: %v", len(failures), requests.Load(), failures[:min(len(failures), 10)])
+	}
+	t.Logf("%d requests across the outage, all 200; slowest %v", requests.Load(), time.Duration(slowest.Load()))
+	for _, p := range ps {
+		logs := p.logs.String()
+		if n := strings.Count(logs, "redis unreachable"); n != 1 || !strings.Contains(logs, "redis back") {
+			t.Fatalf("%s logged 'redis unreachable' %d times and 'redis back' %v, want once each:\n%s", p.addr, n, strings.Contains(logs, "redis back"), logs)
+		}
 	}
 }
 
