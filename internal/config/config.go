@@ -369,6 +369,11 @@ type Backend struct {
 	URL string `yaml:"url"`
 	// Weight is the backend's relative share of traffic. Default 1.
 	Weight int `yaml:"weight"`
+	// InsecureSkipVerify accepts any certificate from this https backend, without
+	// checking its chain or name. It exists for test rigs only, can be set only
+	// here (never as a default) and is logged as a warning naming the backend at
+	// every start and reload. Default false.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // HealthCheck configures active probing of each backend.
@@ -454,6 +459,29 @@ type Transport struct {
 	IdleConnTimeout time.Duration `yaml:"idle_conn_timeout"`
 	// DialTimeout bounds establishing a TCP connection. Default 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// TLS configures connections to https backends (and active health checks
+	// of them).
+	TLS UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamTLS configures TLS towards https backends. Each field is inherited
+// from defaults.transport.tls when unset; cert_file and key_file are inherited
+// together, as a pair.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle of the certificate authorities trusted to sign
+	// backend certificates. It replaces the system roots for the pool: only
+	// these authorities are trusted. Default: the system roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile is the PEM client certificate (chain) presented to backends that
+	// ask for one (mTLS). Needs KeyFile.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of CertFile.
+	KeyFile string `yaml:"key_file"`
+	// ServerName overrides the name sent in SNI and checked against the backend
+	// certificate. Default: the host of the backend's URL.
+	ServerName string `yaml:"server_name"`
+	// MinVersion is the oldest TLS version used: "1.2" or "1.3". Default "1.2".
+	MinVersion string `yaml:"min_version"`
 }
 
 // Route maps matching requests to an upstream.

@@ -256,6 +256,15 @@ func (s *UpstreamSettings) inherit(d *UpstreamSettings) {
 	setInt(&t.MaxIdleConns, dt.MaxIdleConns)
 	setDuration(&t.IdleConnTimeout, dt.IdleConnTimeout)
 	setDuration(&t.DialTimeout, dt.DialTimeout)
+	tt, dtt := &t.TLS, &dt.TLS
+	setString(&tt.CAFile, dtt.CAFile)
+	if tt.CertFile == "" && tt.KeyFile == "" {
+		// A key pair comes from one place: never a certificate from the
+		// defaults with a key of the upstream's own.
+		tt.CertFile, tt.KeyFile = dtt.CertFile, dtt.KeyFile
+	}
+	setString(&tt.ServerName, dtt.ServerName)
+	setString(&tt.MinVersion, dtt.MinVersion)
 }
 
 // applyBuiltin fills each zero field of s with the built-in default.
@@ -302,6 +311,7 @@ func (s *UpstreamSettings) applyBuiltin() {
 	setInt(&t.MaxIdleConns, defaultMaxIdleConns)
 	setDuration(&t.IdleConnTimeout, defaultIdleConnTimeout)
 	setDuration(&t.DialTimeout, defaultDialTimeout)
+	setString(&t.TLS.MinVersion, defaultTLSMinVersion)
 }
 
 // normalize gives a validated, defaulted config the one shape the gateway

@@ -72,7 +72,7 @@ func builtinSettings() UpstreamSettings {
 			Attempts: 3, Backoff: 100 * time.Millisecond, MaxBackoff: time.Second,
 			Budget: 0.2, MaxBodyBytes: 65536, OnStatus: []int{502, 503, 504},
 		},
-		Transport: Transport{MaxIdleConns: 100, IdleConnTimeout: 90 * time.Second, DialTimeout: 5 * time.Second},
+		Transport: Transport{MaxIdleConns: 100, IdleConnTimeout: 90 * time.Second, DialTimeout: 5 * time.Second, TLS: UpstreamTLS{MinVersion: "1.2"}},
 	}
 }
 
@@ -149,7 +149,7 @@ func TestLoadFull(t *testing.T) {
 			Attempts: 2, Backoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 			Budget: 0.1, MaxBodyBytes: 1024, OnStatus: []int{502, 503},
 		},
-		Transport: Transport{MaxIdleConns: 50, IdleConnTimeout: 30 * time.Second, DialTimeout: 3 * time.Second},
+		Transport: Transport{MaxIdleConns: 50, IdleConnTimeout: 30 * time.Second, DialTimeout: 3 * time.Second, TLS: UpstreamTLS{MinVersion: "1.2"}},
 	}
 	want := Config{
 		Server: Server{
@@ -223,7 +223,7 @@ func TestLoadFull(t *testing.T) {
 						Attempts: 1, Backoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 						Budget: 0.5, MaxBodyBytes: 2048, OnStatus: []int{503},
 					},
-					Transport: Transport{MaxIdleConns: 10, IdleConnTimeout: 15 * time.Second, DialTimeout: time.Second},
+					Transport: Transport{MaxIdleConns: 10, IdleConnTimeout: 15 * time.Second, DialTimeout: time.Second, TLS: UpstreamTLS{MinVersion: "1.2"}},
 				},
 			},
 			"orders": {

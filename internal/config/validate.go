@@ -175,6 +175,11 @@ func (v *validator) backends(path func(string) string, bs []Backend) {
 		if b.Weight < 0 {
 			v.add(path(at+".weight"), "must not be negative")
 		}
+		if b.InsecureSkipVerify {
+			if u, err := url.Parse(b.URL); err == nil && u.Scheme != "https" {
+				v.add(path(at+".insecure_skip_verify"), "applies to https backends only")
+			}
+		}
 	}
 }
 
@@ -390,6 +395,9 @@ func settingsProblems(s *UpstreamSettings) []relProblem {
 	nonNeg("transport.max_idle_conns", int64(t.MaxIdleConns))
 	nonNeg("transport.idle_conn_timeout", int64(t.IdleConnTimeout))
 	nonNeg("transport.dial_timeout", int64(t.DialTimeout))
+	for _, p := range upstreamTLSProblems(&t.TLS) {
+		add("transport.tls"+p.sub, p.msg)
+	}
 	return ps
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -86,4 +87,52 @@ func ReadPEMFile(name string) ([]byte, error) {
 		return nil, fmt.Errorf("read %q: larger than %d bytes", name, maxPEMBytes)
 	}
 	return b, nil
+}
+
+// upstreamTLSProblems checks transport.tls: the files must be readable, hold
+// PEM certificates and, for cert_file and key_file, a matching key pair now,
+// not at the first handshake with a backend. Paths are relative to
+// transport.tls, "" for the block itself.
+func upstreamTLSProblems(t *UpstreamTLS) []relProblem {
+	var ps []relProblem
+	add := func(sub, msg string) { ps = append(ps, relProblem{sub, msg}) }
+	if t.MinVersion != "" {
+		if err := checkOneOf(t.MinVersion, TLSVersions()); err != nil {
+			add(".min_version", err.Error())
+		}
+	}
+	if t.ServerName != "" && strings.ContainsAny(t.ServerName, " /\t\r\n") {
+		add(".server_name", fmt.Sprintf("%q is not a host name", t.ServerName))
+	}
+	if t.CAFile != "" {
+		if b, err := ReadPEMFile(t.CAFile); err != nil {
+			add(".ca_file", err.Error())
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			add(".ca_file", fmt.Sprintf("%q holds no PEM certificate", t.CAFile))
+		}
+	}
+	switch {
+	case t.CertFile == "" && t.KeyFile == "":
+		return ps
+	case t.CertFile == "":
+		add(".cert_file", "is required with key_file")
+		return ps
+	case t.KeyFile == "":
+		add(".key_file", "is required with cert_file")
+		return ps
+	}
+	certPEM, certErr := ReadPEMFile(t.CertFile)
+	if certErr != nil {
+		add(".cert_file", certErr.Error())
+	}
+	keyPEM, keyErr := ReadPEMFile(t.KeyFile)
+	if keyErr != nil {
+		add(".key_file", keyErr.Error())
+	}
+	if certErr == nil && keyErr == nil {
+		if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+			add("", fmt.Sprintf("cert_file and key_file are not a key pair: %v", err))
+		}
+	}
+	return ps
 }

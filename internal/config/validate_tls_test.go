@@ -95,3 +95,93 @@ func TestLoadServerTLSProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadUpstreamTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, _ := writeKeyPair(t, dir, "ca.test")
+	crt, key := writeKeyPair(t, dir, "gw.test")
+	ownCrt, ownKey := writeKeyPair(t, dir, "own.test")
+	c := mustLoad(t, fmt.Sprintf(`defaults:
+  transport:
+    tls: {ca_file: %q, cert_file: %q, key_file: %q, server_name: backend.internal, min_version: "1.3"}
+upstreams:
+  inherits:
+    backends: [{url: "https://a:8443"}]
+  own:
+    transport:
+      tls: {cert_file: %q, key_file: %q, server_name: own.internal}
+    backends: [{url: "https://b:8443", insecure_skip_verify: true}, {url: "https://c:8443"}]
+routes:
+  - {name: r, match: {prefix: /}, upstream: inherits}
+`, ca, crt, key, ownCrt, ownKey))
+	tests := []struct {
+		upstream string
+		want     UpstreamTLS
+	}{
+		{"inherits", UpstreamTLS{CAFile: ca, CertFile: crt, KeyFile: key, ServerName: "backend.internal", MinVersion: "1.3"}},
+		// The key pair is inherited whole or not at all.
+		{"own", UpstreamTLS{CAFile: ca, CertFile: ownCrt, KeyFile: ownKey, ServerName: "own.internal", MinVersion: "1.3"}},
+	}
+	for _, tt := range tests {
+		if got := c.Upstreams[tt.upstream].Transport.TLS; got != tt.want {
+			t.Errorf("Load().Upstreams[%q].Transport.TLS = %+v, want %+v", tt.upstream, got, tt.want)
+		}
+	}
+	if bs := c.Upstreams["own"].Backends; !bs[0].InsecureSkipVerify || bs[1].InsecureSkipVerify {
+		t.Errorf("Load().Upstreams[own].Backends = %+v, want insecure_skip_verify on the first only", bs)
+	}
+	if got := Default().Defaults.Transport.TLS; got != (UpstreamTLS{MinVersion: "1.2"}) {
+		t.Errorf("Default().Defaults.Transport.TLS = %+v, want min_version 1.2 only", got)
+	}
+}
+
+func TestLoadUpstreamTLSProblems(t *testing.T) {
+	dir := t.TempDir()
+	crt, key := writeKeyPair(t, dir, "a.test")
+	_, otherKey := writeKeyPair(t, dir, "b.test")
+	missing := filepath.Join(dir, "none.pem")
+	upstream := func(tlsBlock string) string {
+		return "upstreams:\n  api:\n    transport:\n      tls:\n" + tlsBlock + "    backends: [{url: \"https://a:8443\"}]\n"
+	}
+	tests := []struct {
+		name, yaml, path, marker, msg string
+	}{
+		{"missing ca", upstream("        ca_file: " + missing + "\n"), "upstreams.api.transport.tls.ca_file", "ca_file:", "no such file"},
+		{"ca not PEM certificates", upstream("        ca_file: " + key + "\n"), "upstreams.api.transport.tls.ca_file", "ca_file:", "holds no PEM certificate"},
+		{"key required", upstream("        cert_file: " + crt + "\n"), "upstreams.api.transport.tls.key_file", "tls:", "is required with cert_file"},
+		{"cert required", upstream("        key_file: " + key + "\n"), "upstreams.api.transport.tls.cert_file", "tls:", "is required with key_file"},
+		{"unreadable key", upstream("        cert_file: " + crt + "\n        key_file: " + dir + "\n"), "upstreams.api.transport.tls.key_file", "key_file:", "not a regular file"},
+		{"not a pair", upstream("        cert_file: " + crt + "\n        key_file: " + otherKey + "\n"), "upstreams.api.transport.tls", "tls:", "not a key pair"},
+		{"min version", upstream("        min_version: \"1.0\"\n"), "upstreams.api.transport.tls.min_version", "min_version:", `invalid value "1.0"`},
+		{"server name", upstream("        server_name: \"a b\"\n"), "upstreams.api.transport.tls.server_name", "server_name:", "not a host name"},
+		{"default reported once, under defaults", "defaults:\n  transport:\n    tls:\n      ca_file: " + missing + "\nupstreams:\n  api:\n    backends: [{url: \"https://a:8443\"}]\n",
+			"defaults.transport.tls.ca_file", "ca_file:", "no such file"},
+		{"insecure on http", "upstreams:\n  api:\n    backends:\n      - url: http://a:8080\n        insecure_skip_verify: true\n",
+			"upstreams.api.backends[0].insecure_skip_verify", "insecure_skip_verify:", "https backends only"},
+		{"insecure on a route's http backend", "routes:\n  - name: r\n    match: {prefix: /}\n    backends:\n      - url: http://a:8080\n        insecure_skip_verify: true\n",
+			"routes[0].backends[0].insecure_skip_verify", "insecure_skip_verify:", "https backends only"},
+		{"insecure is no default", "defaults:\n  transport:\n    insecure_skip_verify: true\n", "defaults.transport.insecure_skip_verify", "insecure_skip_verify:", "unknown key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := loadText(t, tt.yaml)
+			wantLine := lineOf(t, tt.yaml, tt.marker)
+			ps := problemsOf(t, err)
+			for _, p := range ps {
+				if strings.HasPrefix(p.Path, "upstreams.api.transport") && strings.HasPrefix(tt.path, "defaults.") {
+					t.Errorf("Load(%q): %q, want the inherited default reported under defaults only", tt.yaml, p)
+				}
+			}
+			for _, p := range ps {
+				if p.Path == tt.path && strings.Contains(p.Msg, tt.msg) {
+					if p.Line != wantLine {
+						t.Errorf("Load(%q): %q line = %d, want %d", tt.yaml, p, p.Line, wantLine)
+					}
+					return
+				}
+			}
+			t.Errorf("Load(%q) problems:\n%v\nwant one at %q with %q", tt.yaml, err, tt.path, tt.msg)
+		})
+	}
+}

@@ -59,11 +59,12 @@ func newHealthConfig(c config.HealthCheck) (healthConfig, error) {
 	return h, nil
 }
 
-// healthClient returns the client for HTTP probes. It shares the pool's
-// transport and does not follow redirects: a 3xx is an answer.
-func (p *Pool) healthClient() *http.Client {
+// healthClient returns the client for HTTP probes over t, the transport (and
+// so the TLS settings) that the probed backends' traffic uses. It does not
+// follow redirects: a 3xx is an answer.
+func (p *Pool) healthClient(t transport) *http.Client {
 	return &http.Client{
-		Transport: p.transport,
+		Transport: t,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

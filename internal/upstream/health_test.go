@@ -114,7 +114,7 @@ func TestActiveHealthExpectedStatusAndTCP(t *testing.T) {
 			cfg.HealthCheck = healthCfg(tt.kind, tt.expected)
 			p := newTestPool(t, cfg)
 			ctx := ctxWithTimeout(t, 5*time.Second)
-			client := p.healthClient()
+			client := p.healthClient(p.backends[0].transport)
 			for range 2 {
 				p.recordProbe(p.backends[0], p.probe(ctx, client, p.backends[0]))
 			}

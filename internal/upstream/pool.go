@@ -11,6 +11,8 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,10 +76,13 @@ type Pool struct {
 	backends  []*backend
 	balancer  balancer
 	transport transport
-	shared    *poolState
-	logger    *slog.Logger
-	now       func() time.Time
-	trust     func(*http.Request) bool
+	// insecure serves the backends with insecure_skip_verify; nil when none
+	// has it.
+	insecure transport
+	shared   *poolState
+	logger   *slog.Logger
+	now      func() time.Time
+	trust    func(*http.Request) bool
 	// afterFunc starts the route and per-try timers: time.AfterFunc, which
 	// tests replace to fire timeouts by hand.
 	afterFunc func(time.Duration, func()) stopper
@@ -97,13 +102,16 @@ type Pool struct {
 
 // backend is one member of a pool. Everything but state is immutable.
 type backend struct {
-	idx     int
-	url     string   // as configured: the registry key
-	name    string   // url with any password redacted: the name in logs and Status
-	target  *url.URL // parsed url, path without trailing slash
-	weight  int
-	state   *backendState
-	metrics BackendMetrics
+	idx    int
+	url    string   // as configured: the registry key
+	name   string   // url with any password redacted: the name in logs and Status
+	target *url.URL // parsed url, path without trailing slash
+	weight int
+	state  *backendState
+	// transport is the pool's transport, or its insecure one for a backend
+	// with insecure_skip_verify.
+	transport transport
+	metrics   BackendMetrics
 }
 
 // usable reports whether b may take an attempt at now: healthy (active) and not
@@ -193,8 +201,65 @@ func NewPool(o Options) (*Pool, error) {
 		p.backends = append(p.backends, b)
 	}
 	p.balancer = newBalancer(algorithm, p.backends)
-	p.transport = newTransport(cfg.Transport, len(p.backends))
+	tlsConf, err := newTLSConfig(cfg.Transport.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("pool %q: transport tls: %w", o.Name, err)
+	}
+	p.transport = newTransport(cfg.Transport, len(p.backends), tlsConf)
+	for i, b := range p.backends {
+		b.transport = p.transport
+		if !cfg.Backends[i].InsecureSkipVerify {
+			continue
+		}
+		if p.insecure == nil {
+			insecure := tlsConf.Clone()
+			insecure.InsecureSkipVerify = true
+			p.insecure = newTransport(cfg.Transport, len(p.backends), insecure)
+		}
+		b.transport = p.insecure
+		// Said at every build, so at start and at every reload: a backend
+		// whose certificate is not checked must never go unnoticed.
+		p.logger.Warn("tls certificate verification disabled for backend (insecure_skip_verify)",
+			"pool", p.name, "backend", b.name)
+	}
 	return p, nil
+}
+
+// newTLSConfig builds the client TLS configuration towards c's https
+// backends: its CA bundle instead of the system roots, its client key pair
+// for mTLS, its server name and its minimum version.
+func newTLSConfig(c config.UpstreamTLS) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName}
+	if c.MinVersion == "1.3" {
+		conf.MinVersion = tls.VersionTLS13
+	}
+	if c.CAFile != "" {
+		b, err := config.ReadPEMFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("ca_file %q: no PEM certificate", c.CAFile)
+		}
+		conf.RootCAs = roots
+	}
+	if c.CertFile != "" || c.KeyFile != "" {
+		certPEM, err := config.ReadPEMFile(c.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file: %w", err)
+		}
+		keyPEM, err := config.ReadPEMFile(c.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("key_file: %w", err)
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("load client key pair: %w", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
 }
 
 // parseBackendURL parses a backend base URL: http or https, with a host, and an
@@ -226,7 +291,7 @@ type transport interface {
 // net/http's Transport for everything else (TLS, HTTP/2, bodies, upgrades).
 // There is no ResponseHeaderTimeout: the route timeout, and per attempt
 // Retry.PerTryTimeout, bound the wait for headers.
-func newTransport(c config.Transport, backends int) transport {
+func newTransport(c config.Transport, backends int, tlsConf *tls.Config) transport {
 	dialTimeout := c.DialTimeout
 	if dialTimeout <= 0 {
 		dialTimeout = 5 * time.Second
@@ -239,6 +304,7 @@ func newTransport(c config.Transport, backends int) transport {
 		MaxIdleConns:          c.MaxIdleConns * backends,
 		MaxIdleConnsPerHost:   c.MaxIdleConns,
 		IdleConnTimeout:       c.IdleConnTimeout,
+		TLSClientConfig:       tlsConf,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
 	}
@@ -267,8 +333,13 @@ func (p *Pool) Start(ctx context.Context) {
 		return
 	}
 	ctx, p.cancel = context.WithCancel(ctx)
-	client := p.healthClient()
+	clients := make(map[transport]*http.Client, 2)
 	for _, b := range p.backends {
+		client := clients[b.transport]
+		if client == nil {
+			client = p.healthClient(b.transport)
+			clients[b.transport] = client
+		}
 		p.wg.Go(func() { p.checkLoop(ctx, client, b) })
 	}
 }
@@ -286,6 +357,9 @@ func (p *Pool) Close() {
 	}
 	p.wg.Wait()
 	p.transport.CloseIdleConnections()
+	if p.insecure != nil {
+		p.insecure.CloseIdleConnections()
+	}
 }
 
 // PoolStatus is a snapshot of a pool for /health and /stats.

@@ -353,7 +353,7 @@ func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body req
 	s := b.state
 	s.requests.Add(1)
 	s.inFlight.Add(1)
-	resp, err := p.transport.RoundTrip(r)
+	resp, err := b.transport.RoundTrip(r)
 	if err != nil {
 		s.inFlight.Add(-1)
 		return nil, err
