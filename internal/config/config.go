@@ -529,12 +529,38 @@ type Route struct {
 	// Cache turns the response cache on or off for this route and sets its
 	// default freshness.
 	Cache RouteCache `yaml:"cache"`
+	// WebSocket limits the route's upgraded connections (WebSocket or any
+	// other protocol switched to with Upgrade).
+	WebSocket WebSocket `yaml:"websocket"`
 	// Upstream names an entry of Config.Upstreams. Exactly one of Upstream and
 	// Backends is set.
 	Upstream string `yaml:"upstream"`
 	// Backends is a shorthand for a pool of its own with default settings, named
 	// after the route.
 	Backends []Backend `yaml:"backends"`
+}
+
+// WebSocket limits a route's upgraded connections.
+type WebSocket struct {
+	// MaxConnections caps the route's open upgraded connections; a new
+	// upgrade beyond it is answered 503 websocket_limit before reaching the
+	// backend. Default 0: unlimited.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes an upgraded connection when no byte has flowed in
+	// either direction for this long. Default 5m; 0 means never.
+	IdleTimeout *time.Duration `yaml:"idle_timeout"`
+}
+
+// DefaultWebSocketIdleTimeout is WebSocket.IdleTimeout when unset.
+const DefaultWebSocketIdleTimeout = 5 * time.Minute
+
+// Idle is IdleTimeout, or DefaultWebSocketIdleTimeout when unset; zero means
+// no limit.
+func (w WebSocket) Idle() time.Duration {
+	if w.IdleTimeout == nil {
+		return DefaultWebSocketIdleTimeout
+	}
+	return *w.IdleTimeout
 }
 
 // Match selects requests. Every condition given must hold; an empty Match takes

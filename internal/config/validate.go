@@ -219,6 +219,8 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 	}
 	v.backends(P, r.Backends)
 	v.duration(P("timeout"), r.Timeout)
+	v.count(P("websocket.max_connections"), int64(r.WebSocket.MaxConnections))
+	v.duration(P("websocket.idle_timeout"), r.WebSocket.Idle())
 	v.routeSecurity(P, r)
 
 	params, pathOK := v.match(P, &r.Match)

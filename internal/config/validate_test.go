@@ -140,6 +140,8 @@ func TestLoadProblems(t *testing.T) {
 		{"add header value", route + "    response_headers:\n      add:\n        X-A: \"a\\r\\nB: c\"\n", "routes[0].response_headers.add.X-A", "X-A", "control characters"},
 		{"remove header name", route + "    response_headers:\n      remove: [ok, \"no way\"]\n", "routes[0].response_headers.remove[1]", "remove:", `invalid header name "no way"`},
 		{"negative max_body_bytes on a route", route + "    max_body_bytes: -1\n", "routes[0].max_body_bytes", "max_body_bytes", "must not be negative"},
+		{"negative websocket max_connections", route + "    websocket:\n      max_connections: -1\n", "routes[0].websocket.max_connections", "max_connections", "must not be negative"},
+		{"negative websocket idle_timeout", route + "    websocket:\n      idle_timeout: -1s\n", "routes[0].websocket.idle_timeout", "idle_timeout", "must not be negative"},
 
 		// server limits and admin
 		{"negative max_uri_bytes", "server:\n  max_uri_bytes: -1\n", "server.max_uri_bytes", "max_uri_bytes", "must not be negative"},

@@ -70,6 +70,7 @@ type metrics struct {
 	cacheMisses      prometheus.Counter
 	cacheRequests    *prometheus.CounterVec // route, result
 	cacheStoreErrors *prometheus.CounterVec // op
+	websockets       *prometheus.GaugeVec   // route
 	handler          http.Handler           // promhttp over reg
 	discard          prometheus.Counter     // unregistered, for routes a reload removed
 
@@ -138,6 +139,10 @@ func newMetrics(g *Gateway) *metrics {
 			Name: "cache_store_errors_total",
 			Help: "Failed cache store operations by op (get, set, delete).",
 		}, []string{"op"}),
+		websockets: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "websocket_connections",
+			Help: "Open upgraded (WebSocket) connections by route.",
+		}, []string{"route"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "altair_build_info",
@@ -149,7 +154,7 @@ func newMetrics(g *Gateway) *metrics {
 	m.reg.MustRegister(
 		m.requests, m.duration, m.connections, m.breakerTrips, m.upstreamTime,
 		m.upstreamErrors, m.retries, m.rateLimited, m.reloads, m.cacheHits, buildInfo,
-		m.cacheMisses, m.cacheRequests, m.cacheStoreErrors,
+		m.cacheMisses, m.cacheRequests, m.cacheStoreErrors, m.websockets,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "blocked_ips_total",
 			Help: "Client IPs blocked by DDoS protection since start.",
@@ -225,12 +230,13 @@ func (m *metrics) forget(route string) {
 	m.retries.DeletePartialMatch(l)
 	m.rateLimited.DeletePartialMatch(l)
 	m.cacheRequests.DeletePartialMatch(l)
+	m.websockets.DeletePartialMatch(l)
 }
 
 // route returns the request metrics of one route name, with the duration
 // observers resolved now so the request path resolves nothing.
 func (m *metrics) route(name string) *requestMetrics {
-	rm := &requestMetrics{vec: m.requests, route: name, discard: m.discard}
+	rm := &requestMetrics{vec: m.requests, route: name, discard: m.discard, websockets: m.websockets.WithLabelValues(name)}
 	for i, meth := range methods {
 		rm.durations[i] = m.duration.WithLabelValues(meth, name)
 	}
@@ -268,6 +274,8 @@ type requestMetrics struct {
 	// on the old graph must not create a series nobody will delete.
 	dead    atomic.Bool
 	discard prometheus.Counter // unregistered; counts for dead routes
+	// websockets is the route's websocket_connections gauge.
+	websockets prometheus.Gauge
 }
 
 func (rm *requestMetrics) observe(method string, status int, d time.Duration) {

@@ -51,6 +51,7 @@ type route struct {
 type routeCounters struct {
 	requests atomic.Uint64
 	inFlight atomic.Int64
+	upgrades atomic.Int64     // upgrade requests being served, open connections included
 	classes  [6]atomic.Uint64 // index status/100; 0 holds anything out of range
 	metrics  *requestMetrics  // nil when the graph does not serve (validate, explain)
 }
@@ -339,6 +340,10 @@ func (rt *route) proxy(w http.ResponseWriter, r *http.Request) {
 		up = rt.upstreamPath(r.URL.Path, &router.Params{})
 	}
 	r.URL.Path, r.URL.RawPath = up, ""
+	if isUpgrade(r) {
+		rt.proxyUpgrade(w, r)
+		return
+	}
 	rt.handler.ServeHTTP(w, r)
 }
 

@@ -17,6 +17,8 @@ const (
 	CodeInternal        = "internal_error"
 	CodeRequestTooLarge = "request_too_large"
 	CodeURITooLong      = "uri_too_long"
+	// CodeWebSocketLimit: the route has websocket.max_connections open.
+	CodeWebSocketLimit = "websocket_limit"
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the client.
