@@ -286,7 +286,12 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 			glog.Error("cannot load certificates", "error", err)
 			return 1
 		}
-		srv.UseTLS(server.TLSConfig(cfg.Server.TLS, certs))
+		tc := server.TLSConfig(cfg.Server.TLS, certs)
+		if err := server.ApplyClientAuth(tc, cfg.Server.TLS.ClientAuth); err != nil {
+			glog.Error("cannot load client certificate CAs", "error", err)
+			return 1
+		}
+		srv.UseTLS(tc)
 	}
 	if err := srv.Listen(); err != nil {
 		glog.Error("cannot start", "error", err)
@@ -455,7 +460,7 @@ func applyReload(gw *gateway.Gateway, path string, environ []string, why string,
 	if cfg.Server.Listen != running.Listen {
 		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
 	}
-	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || cfg.Server.H2C != running.H2C {
+	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || cfg.Server.H2C != running.H2C {
 		log.Warn("server.tls or server.h2c changed; the listener keeps its TLS settings until restart (the certificate files themselves are re-read)")
 	}
 	if err := gw.Apply(cfg); err != nil {

@@ -103,10 +103,34 @@ type ServerTLS struct {
 	// every request with 308 to the same URL on https, except /health and
 	// /ready, which it serves for probes. Default: none.
 	RedirectListen string `yaml:"redirect_listen"`
+	// ClientAuth asks clients for a certificate (mTLS). Default: none.
+	ClientAuth ClientAuth `yaml:"client_auth"`
 }
 
 // Enabled reports whether the listener terminates TLS.
 func (t *ServerTLS) Enabled() bool { return len(t.Certificates) > 0 }
+
+// Client certificate modes of server.tls.client_auth.mode.
+const (
+	// ClientAuthRequest asks for a certificate and verifies one that is
+	// sent, but lets clients without one connect.
+	ClientAuthRequest = "request"
+	// ClientAuthRequire refuses the handshake without a valid certificate.
+	ClientAuthRequire = "require"
+)
+
+// ClientAuth configures client certificates on the TLS listener. Read at
+// start.
+type ClientAuth struct {
+	// CAFile is a PEM bundle of the CAs that sign accepted client
+	// certificates. Required with a mode.
+	CAFile string `yaml:"ca_file"`
+	// Mode is "request" or "require". Default "require" when CAFile is set.
+	Mode string `yaml:"mode"`
+}
+
+// Enabled reports whether the listener asks for client certificates.
+func (c *ClientAuth) Enabled() bool { return c.CAFile != "" || c.Mode != "" }
 
 // CertificateFiles is one PEM certificate chain and its private key.
 type CertificateFiles struct {
@@ -506,6 +530,10 @@ type Route struct {
 	// with one of Auth's methods (401), except on auth.public_paths. At least
 	// one of those methods must be configured.
 	RequireAuth bool `yaml:"require_auth"`
+	// RequireClientCert makes the route answer 403 to requests without a
+	// client certificate verified against server.tls.client_auth.ca_file.
+	// Default false.
+	RequireClientCert bool `yaml:"require_client_cert"`
 	// Auth chooses the route's authentication methods and what credentials
 	// are passed upstream.
 	Auth RouteAuth `yaml:"auth"`

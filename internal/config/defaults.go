@@ -133,6 +133,9 @@ func (c *Config) ApplyDefaults() {
 	setInt(&s.MaxURIBytes, defaultMaxURIBytes)
 	setInt64(&s.MaxBodyBytes, defaultMaxBodyBytes)
 	setString(&s.TLS.MinVersion, defaultTLSMinVersion)
+	if s.TLS.ClientAuth.CAFile != "" {
+		setString(&s.TLS.ClientAuth.Mode, ClientAuthRequire)
+	}
 
 	setString(&c.Log.Level, defaultLogLevel)
 	setString(&c.Log.Format, defaultLogFormat)

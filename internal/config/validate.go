@@ -203,6 +203,10 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 		}
 	}
 
+	if r.RequireClientCert && !c.Server.TLS.ClientAuth.Enabled() {
+		v.add(P("require_client_cert"), "needs server.tls.client_auth: the listener must ask for client certificates")
+	}
+
 	switch {
 	case r.Upstream != "" && len(r.Backends) > 0:
 		v.add(P("upstream"), "upstream and backends are mutually exclusive")

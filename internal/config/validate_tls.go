@@ -36,6 +36,21 @@ func (v *validator) serverTLS(s *Server) {
 			}
 		}
 	}
+	if ca := &t.ClientAuth; ca.Enabled() {
+		if !t.Enabled() {
+			v.add("server.tls.client_auth", "needs server.tls.certificates: client certificates are asked for in the TLS handshake")
+		}
+		if ca.Mode != "" {
+			v.check("server.tls.client_auth.mode", checkOneOf(ca.Mode, []string{ClientAuthRequest, ClientAuthRequire}))
+		}
+		if ca.CAFile == "" {
+			v.add("server.tls.client_auth.ca_file", "is required: without it no client certificate can be verified")
+		} else if b, err := ReadPEMFile(ca.CAFile); err != nil {
+			v.add("server.tls.client_auth.ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			v.add("server.tls.client_auth.ca_file", "%q holds no PEM certificate", ca.CAFile)
+		}
+	}
 	for i, c := range t.Certificates {
 		base := "server.tls.certificates[" + strconv.Itoa(i) + "]"
 		certPEM, certOK := v.pemFile(base+".cert_file", c.CertFile)

@@ -340,6 +340,10 @@ func identityHeaders(cfg *config.Config) []string {
 	for _, h := range cfg.Auth.JWT.ClaimHeaders {
 		add(h)
 	}
+	// Always, not only with server.tls.client_auth: a listener without
+	// client certificates must not let a client claim one either.
+	add(headerClientCertSubject)
+	add(headerClientCertFingerprint)
 	for _, rc := range cfg.Routes {
 		for _, h := range rc.Auth.Forward.CopyHeaders {
 			add(h)

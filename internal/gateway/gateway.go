@@ -427,6 +427,7 @@ func (gr *graph) dispatch(w http.ResponseWriter, r *http.Request) {
 	for _, h := range gr.identityHeaders {
 		delete(r.Header, h)
 	}
+	setClientCertHeaders(r)
 	var params router.Params
 	var i int
 	if acrm := r.Header.Get("Access-Control-Request-Method"); acrm != "" && middleware.IsPreflight(r) {

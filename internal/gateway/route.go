@@ -165,6 +165,9 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 			steps = append(steps, "auth("+strings.Join(methods, ",")+")")
 		}
 	}
+	if caches && cfg.Server.TLS.ClientAuth.Enabled() {
+		h = clientCertPartition(h)
+	}
 	if caches {
 		// Auth removes the credentials it checked; the cache keys its
 		// entries by them, so they are read before.
@@ -173,6 +176,10 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 	}
 	if !rl.Disabled && !identityKey {
 		h = limit(h)
+	}
+	if rc.RequireClientCert {
+		h = requireClientCert(h)
+		steps = append(steps, "client-cert")
 	}
 	if cors != nil {
 		h = cors.Wrap(h)

@@ -19,6 +19,9 @@ const (
 	CodeURITooLong      = "uri_too_long"
 	// CodeWebSocketLimit: the route has websocket.max_connections open.
 	CodeWebSocketLimit = "websocket_limit"
+	// CodeClientCertRequired answers 403 on a route with require_client_cert
+	// to a request without a verified client certificate.
+	CodeClientCertRequired = "client_certificate_required"
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the client.
