@@ -483,6 +483,11 @@ type Transport struct {
 	IdleConnTimeout time.Duration `yaml:"idle_conn_timeout"`
 	// DialTimeout bounds establishing a TCP connection. Default 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// Protocol is the HTTP version spoken to the backends: http1 (HTTP/1.1,
+	// and HTTP/2 when an https backend offers it), h2 (HTTP/2 over TLS only:
+	// https backends) or h2c (HTTP/2 with prior knowledge over cleartext:
+	// http backends). gRPC backends need h2 or h2c. Default http1.
+	Protocol string `yaml:"protocol"`
 	// TLS configures connections to https backends (and active health checks
 	// of them).
 	TLS UpstreamTLS `yaml:"tls"`

@@ -259,6 +259,7 @@ func (s *UpstreamSettings) inherit(d *UpstreamSettings) {
 	setInt(&t.MaxIdleConns, dt.MaxIdleConns)
 	setDuration(&t.IdleConnTimeout, dt.IdleConnTimeout)
 	setDuration(&t.DialTimeout, dt.DialTimeout)
+	setString(&t.Protocol, dt.Protocol)
 	tt, dtt := &t.TLS, &dt.TLS
 	setString(&tt.CAFile, dtt.CAFile)
 	if tt.CertFile == "" && tt.KeyFile == "" {

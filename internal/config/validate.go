@@ -26,6 +26,15 @@ func LogSubsystems() []string {
 func algorithms() []string { return []string{"round-robin", "least-conn", "ip-hash", "weighted"} }
 func checkTypes() []string { return []string{"http", "tcp"} }
 
+// Upstream protocols (transport.protocol).
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolH2    = "h2"
+	ProtocolH2C   = "h2c"
+)
+
+func protocols() []string { return []string{ProtocolHTTP1, ProtocolH2, ProtocolH2C} }
+
 // Validate reports every problem in c at once, as Problems, each with its YAML
 // path and, for a config from Load, its line; nil when c is valid. A zero field
 // is valid (it means "use the default"), so Validate may run before or after
@@ -144,6 +153,7 @@ func (c *Config) validate(srcs []routeSource) Problems {
 			continue
 		}
 		v.backends(func(sub string) string { return base + "." + sub }, u.Backends)
+		v.protocol(func(sub string) string { return base + "." + sub }, u.Transport.Protocol, u.Backends)
 		for _, p := range settingsProblems(&u.UpstreamSettings) {
 			path := base + "." + p.sub
 			// A bad default inherited by every upstream is reported once, under
@@ -180,6 +190,27 @@ func (v *validator) backends(path func(string) string, bs []Backend) {
 				v.add(path(at+".insecure_skip_verify"), "applies to https backends only")
 			}
 		}
+	}
+}
+
+// protocol checks that a pool's backends fit its transport.protocol: h2
+// needs https backends, h2c http ones.
+func (v *validator) protocol(path func(string) string, protocol string, bs []Backend) {
+	want := ""
+	switch protocol {
+	case ProtocolH2:
+		want = "https"
+	case ProtocolH2C:
+		want = "http"
+	default:
+		return
+	}
+	for k, b := range bs {
+		u, err := url.Parse(b.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Scheme == want {
+			continue // a bad URL is reported by backends
+		}
+		v.add(path("backends["+strconv.Itoa(k)+"].url"), "transport.protocol %s needs %s backends", protocol, want)
 	}
 }
 
@@ -222,6 +253,7 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 		}
 	}
 	v.backends(P, r.Backends)
+	v.protocol(P, c.Defaults.Transport.Protocol, r.Backends)
 	v.duration(P("timeout"), r.Timeout)
 	v.count(P("websocket.max_connections"), int64(r.WebSocket.MaxConnections))
 	v.duration(P("websocket.idle_timeout"), r.WebSocket.Idle())
@@ -401,6 +433,11 @@ func settingsProblems(s *UpstreamSettings) []relProblem {
 	nonNeg("transport.max_idle_conns", int64(t.MaxIdleConns))
 	nonNeg("transport.idle_conn_timeout", int64(t.IdleConnTimeout))
 	nonNeg("transport.dial_timeout", int64(t.DialTimeout))
+	if t.Protocol != "" {
+		if err := checkOneOf(t.Protocol, protocols()); err != nil {
+			add("transport.protocol", err.Error())
+		}
+	}
 	for _, p := range upstreamTLSProblems(&t.TLS) {
 		add("transport.tls"+p.sub, p.msg)
 	}

@@ -289,6 +289,8 @@ type transport interface {
 // newTransport builds the pool's connection pool: the lean h1 transport for
 // bodiless reads to plain-http backends (most of a gateway's traffic), over
 // net/http's Transport for everything else (TLS, HTTP/2, bodies, upgrades).
+// With protocol h2 or h2c it is net/http's Transport alone, speaking only
+// HTTP/2.
 // There is no ResponseHeaderTimeout: the route timeout, and per attempt
 // Retry.PerTryTimeout, bound the wait for headers.
 func newTransport(c config.Transport, backends int, tlsConf *tls.Config) transport {
@@ -307,6 +309,19 @@ func newTransport(c config.Transport, backends int, tlsConf *tls.Config) transpo
 		TLSClientConfig:       tlsConf,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: 1 * time.Second,
+	}
+	switch c.Protocol {
+	case config.ProtocolH2, config.ProtocolH2C:
+		// HTTP/2 only, so never the h1 fast path: h2 over TLS (ALPN), h2c
+		// with prior knowledge over cleartext. Either carries gRPC.
+		var protos http.Protocols
+		if c.Protocol == config.ProtocolH2 {
+			protos.SetHTTP2(true)
+		} else {
+			protos.SetUnencryptedHTTP2(true)
+		}
+		std.Protocols = &protos
+		return std
 	}
 	return &h1.Transport{
 		Dial:           d.DialContext,
