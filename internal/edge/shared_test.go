@@ -42,7 +42,12 @@ func newReplicaOn(t *testing.T, addrs []string, now func() time.Time, start bool
 // Sentinel), with the test's timeout and key prefix.
 func newReplicaWith(t *testing.T, cfg config.Redis, now func() time.Time, start bool) *replica {
 	t.Helper()
-	cfg.Timeout, cfg.KeyPrefix = 50*time.Millisecond, "t:"
+	if cfg.Timeout == 0 {
+		// Generous, so a loaded test machine does not mark Redis down by
+		// accident; the tests of the timeout itself set a short one.
+		cfg.Timeout = 500 * time.Millisecond
+	}
+	cfg.KeyPrefix = "t:"
 	cl, err := cluster.New(cluster.Options{
 		Config:    cfg,
 		PingEvery: 50 * time.Millisecond,
@@ -139,7 +144,7 @@ func TestSharedLimiterMatchesLocal(t *testing.T) {
 func TestSharedLimiterFallsBackAndRecovers(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	r := newReplica(t, srv.Addr, nil, true)
+	r := newReplicaWith(t, config.Redis{Addrs: []string{srv.Addr}, Timeout: 50 * time.Millisecond}, nil, true)
 	if d := r.limiter.Allow("k", 0.5, 2); !d.Allowed || r.local.Len() != 0 {
 		t.Fatalf("Allow with Redis up = %+v (local keys %d), want allowed through Redis", d, r.local.Len())
 	}
@@ -443,7 +448,8 @@ func TestSharedUnblockDuringOutage(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	clk := newFakeClock()
-	a, b := newReplica(t, srv.Addr, clk.Now, true), newReplica(t, srv.Addr, clk.Now, true)
+	short := config.Redis{Addrs: []string{srv.Addr}, Timeout: 50 * time.Millisecond}
+	a, b := newReplicaWith(t, short, clk.Now, true), newReplicaWith(t, short, clk.Now, true)
 	cfg := config.DDoS{Threshold: 2, BlockDuration: time.Minute}
 	a.blocker.SetConfig(cfg)
 	b.blocker.SetConfig(cfg)

@@ -17,7 +17,9 @@ import (
 func sharedGateway(t *testing.T, addr, yaml string) (*Gateway, *cluster.Client) {
 	t.Helper()
 	cl, err := cluster.New(cluster.Options{
-		Config:    config.Redis{Addrs: []string{addr}, Timeout: 50 * time.Millisecond, KeyPrefix: "gw:"},
+		// A timeout generous enough that a loaded test machine does not mark
+		// Redis down (and the gateways fall back to local limits) by accident.
+		Config:    config.Redis{Addrs: []string{addr}, Timeout: 500 * time.Millisecond, KeyPrefix: "gw:"},
 		PingEvery: 50 * time.Millisecond,
 	})
 	if err != nil {
