@@ -68,6 +68,8 @@ func TestE2ERedisGlobalLimitAndLists(t *testing.T) {
 	cfg := header("", "  rate_limit: { requests_per_second: 20, burst: 20 }\n  ddos: { disabled: true }\n") + fmt.Sprintf(`
 admin:
   token: %s
+redis:
+  timeout: 250ms # so a loaded test machine does not mark Redis down by accident
 routes:
   - name: r
     backends: [ { url: %q } ]
@@ -123,6 +125,8 @@ func TestE2ERedisOutage(t *testing.T) {
 	cfg := header("", "  rate_limit: { requests_per_second: 100000, burst: 100000 }\n  ddos: { disabled: true }\n") + fmt.Sprintf(`
 admin:
   token: %s
+redis:
+  timeout: 250ms # so a loaded test machine does not mark Redis down by accident
 routes:
   - name: limited
     match: { prefix: /limited }
