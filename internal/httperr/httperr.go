@@ -5,6 +5,7 @@ package httperr
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // Stable error codes returned in the "error" field of the gateway's JSON answers.
@@ -57,4 +58,16 @@ func Write(w http.ResponseWriter, r *http.Request, status int, code string) {
 	}
 	b = append(b, "}\n"...)
 	_, _ = w.Write(b)
+}
+
+// IsGRPC reports whether r is a gRPC call: Content-Type application/grpc,
+// alone or with a +codec suffix or parameters. gRPC-Web, which frames its
+// trailers in the body, is not.
+func IsGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	if !ok {
+		return false
+	}
+	return rest == "" || rest[0] == '+' || rest[0] == ';'
 }

@@ -61,7 +61,8 @@ func (p *Pool) Handler(o RouteOptions) http.Handler {
 		Rewrite:   h.rewrite,
 		Transport: (*routeTransport)(h),
 		// Zero: ReverseProxy already flushes at once for text/event-stream and
-		// for responses of unknown length; everything else is buffered.
+		// for responses of unknown length (gRPC's, which stream and end
+		// with trailers, among them); everything else is buffered.
 		FlushInterval:  0,
 		ErrorLog:       slog.NewLogLogger(p.logger.Handler(), slog.LevelDebug),
 		ErrorHandler:   h.serveError,
@@ -110,7 +111,11 @@ type routeTransport routeHandler
 // RoundTripper and the error handler, all of which run on the request's goroutine
 // (the timer only cancels the context).
 type reqState struct {
-	inbound  context.Context // the client's context: done means the client went away
+	inbound context.Context // the client's context: done means the client went away
+	// inBody is the client's HTTP/2 request body, closed to stop streaming
+	// it upstream once the response has ended. Nil for HTTP/1, where
+	// closing a server request body reads what is left of it.
+	inBody   io.Closer
 	cancel   context.CancelCauseFunc
 	timer    stopper
 	trusted  bool
@@ -159,6 +164,9 @@ func (h *routeHandler) rewrite(pr *httputil.ProxyRequest) {
 	trusted := h.pool.trust(pr.In)
 	if st := stateFrom(pr.In.Context()); st != nil {
 		st.trusted = trusted
+		if pr.In.ProtoMajor == 2 && pr.In.Body != nil {
+			st.inBody = pr.In.Body
+		}
 	}
 	// Forwarded is never passed on: we do not append to it, so even a trusted
 	// chain would lack our hop. ReverseProxy removes it already; this does not
@@ -214,6 +222,9 @@ func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	body, err := p.prepareBody(out)
 	if err != nil {
 		return nil, err
+	}
+	if body.stream != nil {
+		body.closer = st.inBody
 	}
 	if h.opts.Timeout > 0 && st.timer == nil && st.cancel != nil {
 		cancel := st.cancel
@@ -546,7 +557,26 @@ var errRequestBody = errors.New("read request body")
 type requestBody struct {
 	buf     []byte    // the whole body when replayable
 	stream  io.Reader // the body to send once, when it is not replayable
+	closer  io.Closer // closes the client's body with stream; nil for none
 	hasBody bool
+}
+
+// streamBody is a request body sent once. The transport closes it to stop a
+// body it is still sending when the response has ended, as when a backend
+// ends a gRPC call while the client still streams; it then waits for its
+// Read to return. ReverseProxy hands the RoundTripper a body whose Close does
+// nothing, so a Read blocked on the client would hang the request until the
+// client sent more: closing the client's own body ends that Read.
+type streamBody struct {
+	io.Reader
+	closer io.Closer
+}
+
+func (b streamBody) Close() error {
+	if b.closer == nil {
+		return nil
+	}
+	return b.closer.Close()
 }
 
 // replayable reports whether the body can be sent again.
@@ -558,7 +588,7 @@ func (b requestBody) apply(r *http.Request) {
 	case !b.hasBody:
 		r.Body, r.GetBody, r.ContentLength = nil, nil, 0
 	case b.stream != nil:
-		r.Body, r.GetBody = io.NopCloser(b.stream), nil
+		r.Body, r.GetBody = streamBody{b.stream, b.closer}, nil
 	default:
 		buf := b.buf
 		r.ContentLength = int64(len(buf))
@@ -568,14 +598,17 @@ func (b requestBody) apply(r *http.Request) {
 }
 
 // prepareBody buffers out's body up to Retry.MaxBodyBytes so that it can be
-// replayed. A larger body is streamed (the buffered part, then the rest) and not
-// retried.
+// replayed. A larger body, or a gRPC one, is streamed (the buffered part, then
+// the rest) and not retried.
 func (p *Pool) prepareBody(out *http.Request) (requestBody, error) {
 	if out.Body == nil || out.Body == http.NoBody {
 		return requestBody{}, nil
 	}
 	limit := p.cfg.Retry.MaxBodyBytes
-	if p.cfg.Retry.Attempts == 1 || limit <= 0 || out.ContentLength > limit {
+	// A gRPC request body is a stream of messages that may go on for as long
+	// as the call lasts (client and bidi streams): buffering it would stall
+	// the call, and replaying it is never safe.
+	if p.cfg.Retry.Attempts == 1 || limit <= 0 || out.ContentLength > limit || httperr.IsGRPC(out) {
 		return requestBody{stream: out.Body, hasBody: true}, nil
 	}
 	var buf []byte
