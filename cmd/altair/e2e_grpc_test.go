@@ -240,3 +240,35 @@ func checkGRPCCalls(t *testing.T, c testpb.TestServiceClient) {
 		checkTrailer("bidi", s.Trailer())
 	})
 }
+
+// TestE2EGRPCGatewayErrors: the gateway's own errors reach a gRPC client as
+// gRPC statuses, not JSON: a dead backend is Unavailable, no route
+// Unimplemented.
+func TestE2EGRPCGatewayErrors(t *testing.T) {
+	t.Parallel()
+	p := startAltair(t, header("  h2c: true\n", "")+fmt.Sprintf("upstreams:\n  grpc:\n    transport: {protocol: h2c}\n    retry: {attempts: 1}\n    backends: [{url: %q}]\n", deadURL(t))+
+		"routes:\n  - name: grpc\n    match: {prefix: /grpc.testing.TestService/}\n    upstream: grpc\n")
+	c := grpcClient(t, p.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := c.UnaryCall(ctx, &testpb.SimpleRequest{})
+	if s := grpcstatus.Convert(err); s.Code() != codes.Unavailable || s.Message() != "bad_gateway" {
+		t.Errorf("UnaryCall to a dead backend = %v, want Unavailable bad_gateway", err)
+	}
+	s, err := c.FullDuplexCall(ctx)
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if grpcstatus.Code(err) != codes.Unavailable {
+		t.Errorf("FullDuplexCall to a dead backend = %v, want Unavailable", err)
+	}
+	cc, err := grpc.NewClient("passthrough:///"+p.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	err = cc.Invoke(ctx, "/other.Service/Call", &testpb.Empty{}, &testpb.Empty{})
+	if s := grpcstatus.Convert(err); s.Code() != codes.Unimplemented || s.Message() != "route_not_found" {
+		t.Errorf("call with no route = %v, want Unimplemented route_not_found", err)
+	}
+}

@@ -329,7 +329,7 @@ func bearerToken(h http.Header) (token string, present bool) {
 // httperr.Write produces, plus an optional "message":
 // {"error": code, "status": status, "request_id": id, "message": msg}.
 func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	if msg == "" {
+	if msg == "" || httperr.IsGRPC(r) {
 		httperr.Write(w, r, status, code)
 		return
 	}

@@ -31,10 +31,18 @@ const RequestIDHeader = "X-Request-Id" // canonical form: Header.Get and Set the
 // Write answers with status and a JSON body {"error": code, "status": status,
 // "request_id": id}. The request id is read from the request's X-Request-ID header,
 // which the gateway sets before any handler runs.
+//
+// A gRPC call (see IsGRPC) gets the answer its client understands instead: a
+// trailers-only response, HTTP 200 with Content-Type application/grpc and no
+// body, whose Grpc-Status is GRPCStatus(status) and Grpc-Message the code.
 func Write(w http.ResponseWriter, r *http.Request, status int, code string) {
 	id := ""
 	if r != nil {
 		id = r.Header.Get(RequestIDHeader)
+	}
+	if r != nil && IsGRPC(r) {
+		writeGRPC(w, id, status, code)
+		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
@@ -70,4 +78,59 @@ func IsGRPC(r *http.Request) bool {
 		return false
 	}
 	return rest == "" || rest[0] == '+' || rest[0] == ';'
+}
+
+// gRPC status codes (google.golang.org/grpc/codes) that gateway errors map to.
+const (
+	GRPCUnknown           = 2
+	GRPCInvalidArgument   = 3
+	GRPCDeadlineExceeded  = 4
+	GRPCPermissionDenied  = 7
+	GRPCResourceExhausted = 8
+	GRPCUnimplemented     = 12
+	GRPCInternal          = 13
+	GRPCUnavailable       = 14
+	GRPCUnauthenticated   = 16
+)
+
+// GRPCStatus maps a gateway error's HTTP status to the gRPC status a gRPC
+// client gets for it: an unreachable or unavailable backend is UNAVAILABLE,
+// a timeout DEADLINE_EXCEEDED, no route UNIMPLEMENTED.
+func GRPCStatus(status int) int {
+	switch status {
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return GRPCUnavailable
+	case http.StatusGatewayTimeout:
+		return GRPCDeadlineExceeded
+	case http.StatusNotFound:
+		return GRPCUnimplemented
+	case http.StatusUnauthorized:
+		return GRPCUnauthenticated
+	case http.StatusForbidden:
+		return GRPCPermissionDenied
+	case http.StatusTooManyRequests, http.StatusRequestEntityTooLarge:
+		return GRPCResourceExhausted
+	case http.StatusBadRequest, http.StatusRequestURITooLong:
+		return GRPCInvalidArgument
+	case http.StatusInternalServerError:
+		return GRPCInternal
+	}
+	return GRPCUnknown
+}
+
+// writeGRPC answers a gRPC call trailers-only. The code is a stable
+// lowercase ASCII identifier, so Grpc-Message needs no percent-encoding.
+func writeGRPC(w http.ResponseWriter, id string, status int, code string) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "application/grpc")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Grpc-Status", strconv.Itoa(GRPCStatus(status)))
+	if code != "" {
+		h.Set("Grpc-Message", code)
+	}
+	if id != "" {
+		h.Set(RequestIDHeader, id)
+	}
+	w.WriteHeader(http.StatusOK)
 }
