@@ -297,8 +297,28 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 		glog.Error("cannot start", "error", err)
 		return 1
 	}
-	serveErr := make(chan error, 3)
+	// HTTP/3 on UDP, when server.http3 asks for it: by default at the TCP
+	// listener's address and port; TCP responses advertise it with Alt-Svc.
+	var h3 *server.HTTP3
+	if certs != nil && cfg.Server.HTTP3.Enabled {
+		h3 = server.NewHTTP3(cfg.Server, gw, srv.TLSConfig(), glog.With("listener", "http3"))
+		addr := cfg.Server.HTTP3.Listen
+		if addr == "" {
+			host, _, _ := net.SplitHostPort(cfg.Server.Listen)
+			_, port, _ := net.SplitHostPort(srv.Addr().String())
+			addr = net.JoinHostPort(host, port)
+		}
+		if err := h3.Listen(addr); err != nil {
+			glog.Error("cannot start the http3 listener", "error", err)
+			return 1
+		}
+		srv.AdvertiseHTTP3(h3.Addr().(*net.UDPAddr).Port)
+	}
+	serveErr := make(chan error, 4)
 	go func() { serveErr <- srv.Serve() }()
+	if h3 != nil {
+		go func() { serveErr <- h3.Serve() }()
+	}
 
 	// The HTTP → HTTPS redirect listener, when server.tls.redirect_listen
 	// asks for one. It also answers /health and /ready for probes.
@@ -372,6 +392,9 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	if redirectSrv != nil {
 		startAttrs = append(startAttrs, "redirect_addr", redirectSrv.Addr().String())
 	}
+	if h3 != nil {
+		startAttrs = append(startAttrs, "http3_addr", h3.Addr().String())
+	}
 	glog.Info("altair started", startAttrs...)
 	view.start(gw, srv.Addr().String())
 	defer view.stop()
@@ -401,7 +424,16 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 			<-certsDone
 			drainDelay(listen.DrainDelay, sigs)
 			sctx, scancel := context.WithTimeout(context.Background(), listen.ShutdownTimeout)
+			h3Done := make(chan error, 1)
+			if h3 != nil {
+				go func() { h3Done <- h3.Shutdown(sctx) }() // drains beside the TCP listener
+			} else {
+				h3Done <- nil
+			}
 			err := srv.Shutdown(sctx)
+			if h3err := <-h3Done; err == nil {
+				err = h3err
+			}
 			if adminSrv != nil {
 				_ = adminSrv.Shutdown(sctx)
 			}
@@ -460,8 +492,8 @@ func applyReload(gw *gateway.Gateway, path string, environ []string, why string,
 	if cfg.Server.Listen != running.Listen {
 		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
 	}
-	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || cfg.Server.H2C != running.H2C {
-		log.Warn("server.tls or server.h2c changed; the listener keeps its TLS settings until restart (the certificate files themselves are re-read)")
+	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || cfg.Server.H2C != running.H2C || cfg.Server.HTTP3 != running.HTTP3 {
+		log.Warn("server.tls, server.h2c or server.http3 changed; the listener keeps its TLS settings until restart (the certificate files themselves are re-read)")
 	}
 	if err := gw.Apply(cfg); err != nil {
 		return // Apply logged and counted it

@@ -87,6 +87,19 @@ type Server struct {
 	// H2C serves HTTP/2 without TLS (prior knowledge) beside HTTP/1.1 on a
 	// cleartext listener. Default false. Read at start.
 	H2C bool `yaml:"h2c"`
+	// HTTP3 serves HTTP/3 over QUIC beside the TLS listener. Read at start.
+	HTTP3 ServerHTTP3 `yaml:"http3"`
+}
+
+// ServerHTTP3 configures the HTTP/3 (QUIC) listener.
+type ServerHTTP3 struct {
+	// Enabled serves HTTP/3 on UDP with the TLS listener's certificates and
+	// handler, and advertises it on TCP responses with Alt-Svc. Needs
+	// server.tls.certificates. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Listen is the UDP bind address. Default: the address and port the TCP
+	// listener (server.listen) bound.
+	Listen string `yaml:"listen"`
 }
 
 // ServerTLS configures TLS termination on the main listener.

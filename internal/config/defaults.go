@@ -326,6 +326,7 @@ func (c *Config) normalize(srcs []routeSource) {
 	c.Server.Listen = listenAddr(c.Server.Listen)
 	c.Admin.Listen = listenAddr(c.Admin.Listen)
 	c.Server.TLS.RedirectListen = listenAddr(c.Server.TLS.RedirectListen)
+	c.Server.HTTP3.Listen = listenAddr(c.Server.HTTP3.Listen)
 	if c.Upstreams == nil {
 		c.Upstreams = make(map[string]*Upstream)
 	}

@@ -17,7 +17,7 @@ func TLSVersions() []string { return []string{"1.2", "1.3"} }
 // path such as /dev/zero cannot exhaust memory.
 const maxPEMBytes = 1 << 20
 
-// serverTLS checks server.tls and server.h2c: the certificate files must be
+// serverTLS checks server.tls, server.h2c and server.http3: the certificate files must be
 // readable and hold matching key pairs now, not at the first handshake.
 func (v *validator) serverTLS(s *Server) {
 	t := &s.TLS
@@ -35,6 +35,12 @@ func (v *validator) serverTLS(s *Server) {
 				v.add("server.tls.redirect_listen", "must differ from server.listen")
 			}
 		}
+	}
+	if h := &s.HTTP3; h.Enabled && !t.Enabled() {
+		v.add("server.http3.enabled", "needs server.tls.certificates: HTTP/3 runs over TLS 1.3")
+	}
+	if s.HTTP3.Listen != "" {
+		v.check("server.http3.listen", checkListen(listenAddr(s.HTTP3.Listen)))
 	}
 	if ca := &t.ClientAuth; ca.Enabled() {
 		if !t.Enabled() {

@@ -45,7 +45,10 @@ func writeKeyPair(t *testing.T, dir, name string) (certFile, keyFile string) {
 func TestLoadServerTLS(t *testing.T) {
 	dir := t.TempDir()
 	crt, key := writeKeyPair(t, dir, "a.test")
-	c := mustLoad(t, fmt.Sprintf("server:\n  h2c: true\n  tls:\n    certificates:\n      - {cert_file: %q, key_file: %q}\n    redirect_listen: \"8080\"\n", crt, key))
+	c := mustLoad(t, fmt.Sprintf("server:\n  h2c: true\n  tls:\n    certificates:\n      - {cert_file: %q, key_file: %q}\n    redirect_listen: \"8080\"\n  http3:\n    enabled: true\n    listen: \"8443\"\n", crt, key))
+	if got, want := c.Server.HTTP3, (ServerHTTP3{Enabled: true, Listen: ":8443"}); got != want {
+		t.Errorf("Load().Server.HTTP3 = %+v, want %+v", got, want)
+	}
 	want := ServerTLS{Certificates: []CertificateFiles{{CertFile: crt, KeyFile: key}}, MinVersion: "1.2", RedirectListen: ":8080"}
 	if got := c.Server.TLS; !got.Enabled() || got.MinVersion != want.MinVersion || got.RedirectListen != want.RedirectListen || got.Certificates[0] != want.Certificates[0] {
 		t.Errorf("Load().Server.TLS = %+v, want %+v", got, want)
@@ -77,6 +80,8 @@ func TestLoadServerTLSProblems(t *testing.T) {
 		{"redirect without certificates", "server:\n  tls:\n    redirect_listen: \":80\"\n", "server.tls.redirect_listen", "redirect_listen:", "needs server.tls.certificates"},
 		{"redirect on the listener", pair(crt, key) + "    redirect_listen: \"9777\"\n", "server.tls.redirect_listen", "redirect_listen:", "must differ from server.listen"},
 		{"redirect address", pair(crt, key) + "    redirect_listen: \"a:b:c\"\n", "server.tls.redirect_listen", "redirect_listen:", "invalid listen address"},
+		{"http3 without certificates", "server:\n  http3:\n    enabled: true\n", "server.http3.enabled", "enabled:", "needs server.tls.certificates"},
+		{"http3 address", pair(crt, key) + "  http3:\n    enabled: true\n    listen: \"a:b:c\"\n", "server.http3.listen", "listen:", "invalid listen address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

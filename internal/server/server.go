@@ -1,6 +1,7 @@
 // Package server runs the gateway's client-facing HTTP listener: timeouts and
 // limits that harden it, TLS termination with certificates picked by SNI and
-// reloaded from their files, HTTP/2 (over TLS, and h2c when asked), and a
+// reloaded from their files, HTTP/2 (over TLS, and h2c when asked), HTTP/3
+// over QUIC beside TLS when asked (advertised with Alt-Svc), and a
 // graceful shutdown that finishes ordinary requests first and closes upgraded
 // (WebSocket) connections last.
 package server
@@ -35,6 +36,7 @@ type Server struct {
 	cancelBase context.CancelFunc
 	upgrades   sync.WaitGroup
 	wrap       func(net.Listener) net.Listener
+	h          http.Handler
 }
 
 // New returns a server for h configured by cfg. Call Listen, then Serve.
@@ -42,7 +44,7 @@ func New(cfg config.Server, h http.Handler, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, done: make(chan struct{}), h: h}
 	s.base, s.cancelBase = context.WithCancel(context.Background())
 	s.srv = &http.Server{
 		Handler:           s.track(h),
@@ -69,6 +71,14 @@ func New(cfg config.Server, h http.Handler, log *slog.Logger) *Server {
 // apply as on a cleartext listener; the handshake must finish within
 // read_header_timeout. Call it before Serve.
 func (s *Server) UseTLS(c *tls.Config) { s.srv.TLSConfig = c }
+
+// TLSConfig is the configuration UseTLS installed, nil on a cleartext
+// listener.
+func (s *Server) TLSConfig() *tls.Config { return s.srv.TLSConfig }
+
+// AdvertiseHTTP3 makes every response say, with Alt-Svc, that HTTP/3 is
+// served on UDP port. Call it before Serve.
+func (s *Server) AdvertiseHTTP3(port int) { s.srv.Handler = s.track(advertiseHTTP3(port, s.h)) }
 
 // ListenAddr normalises a listen setting: "9777" becomes ":9777".
 func ListenAddr(s string) string {
