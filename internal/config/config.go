@@ -417,8 +417,13 @@ type Backend struct {
 type HealthCheck struct {
 	// Disabled turns active health checks off for the pool.
 	Disabled bool `yaml:"disabled"`
-	// Type is http or tcp. Default http when Path is set, tcp otherwise.
+	// Type is http, tcp or grpc. Default http when Path is set, tcp otherwise.
+	// grpc calls the standard grpc.health.v1.Health/Check (SERVING is
+	// healthy) and needs transport.protocol h2 or h2c.
 	Type string `yaml:"type"`
+	// Service is the service name a grpc check asks about. Default "": the
+	// backend's overall health.
+	Service string `yaml:"service"`
 	// Path is the HTTP path probed on each backend, e.g. /healthz.
 	Path string `yaml:"path"`
 	// ExpectedStatus is the status a healthy backend answers. Default: any 2xx or 3xx.

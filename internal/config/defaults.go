@@ -226,6 +226,7 @@ func (s *UpstreamSettings) inherit(d *UpstreamSettings) {
 	setBool(&h.Disabled, dh.Disabled)
 	setString(&h.Type, dh.Type)
 	setString(&h.Path, dh.Path)
+	setString(&h.Service, dh.Service)
 	setInt(&h.ExpectedStatus, dh.ExpectedStatus)
 	setDuration(&h.Interval, dh.Interval)
 	setDuration(&h.Timeout, dh.Timeout)

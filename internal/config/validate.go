@@ -24,7 +24,7 @@ func LogSubsystems() []string {
 	return []string{"gateway", "router", "proxy", "circuit", "config", "admin", "auth", "ddos", "tracer", "cache", "cluster"}
 }
 func algorithms() []string { return []string{"round-robin", "least-conn", "ip-hash", "weighted"} }
-func checkTypes() []string { return []string{"http", "tcp"} }
+func checkTypes() []string { return []string{"http", "tcp", "grpc"} }
 
 // Upstream protocols (transport.protocol).
 const (
@@ -394,6 +394,9 @@ func settingsProblems(s *UpstreamSettings) []relProblem {
 		}
 	case h.Type == "http" && !h.Disabled:
 		add("health_check.path", "an http health check needs a path, such as /healthz")
+	}
+	if h.Type == "grpc" && !h.Disabled && s.Transport.Protocol != ProtocolH2 && s.Transport.Protocol != ProtocolH2C {
+		add("health_check.type", "a grpc health check needs transport.protocol h2 or h2c")
 	}
 	if h.ExpectedStatus != 0 && !validStatus(h.ExpectedStatus) {
 		add("health_check.expected_status", fmt.Sprintf("must be a status between 100 and 599, got %d", h.ExpectedStatus))

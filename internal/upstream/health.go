@@ -1,13 +1,19 @@
 package upstream
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/altair-gateway/altair/internal/config"
 )
@@ -16,6 +22,7 @@ import (
 const (
 	checkHTTP = "http"
 	checkTCP  = "tcp"
+	checkGRPC = "grpc"
 )
 
 // healthConfig is a pool's active health settings, with unusable values replaced.
@@ -23,6 +30,7 @@ type healthConfig struct {
 	disabled bool
 	kind     string
 	path     string
+	service  string // of a grpc check
 	expected int
 	interval time.Duration
 	timeout  time.Duration
@@ -35,6 +43,7 @@ func newHealthConfig(c config.HealthCheck) (healthConfig, error) {
 		disabled: c.Disabled,
 		kind:     c.Type,
 		path:     c.Path,
+		service:  c.Service,
 		expected: c.ExpectedStatus,
 		interval: c.Interval,
 		timeout:  c.Timeout,
@@ -47,7 +56,7 @@ func newHealthConfig(c config.HealthCheck) (healthConfig, error) {
 			h.kind = checkHTTP
 		}
 	}
-	if h.kind != checkHTTP && h.kind != checkTCP {
+	if h.kind != checkHTTP && h.kind != checkTCP && h.kind != checkGRPC {
 		return h, fmt.Errorf("unknown health check type %q", c.Type)
 	}
 	if h.interval <= 0 {
@@ -101,6 +110,9 @@ func (p *Pool) probe(ctx context.Context, client *http.Client, b *backend) error
 		}
 		return conn.Close()
 	}
+	if p.health.kind == checkGRPC {
+		return p.probeGRPC(ctx, client, b)
+	}
 	u := *b.target
 	u.Path = joinPath(b.target.Path, p.health.path)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
@@ -120,6 +132,58 @@ func (p *Pool) probe(ctx context.Context, client *http.Client, b *backend) error
 	}
 	if !ok {
 		return fmt.Errorf("probe: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// probeGRPC calls grpc.health.v1.Health/Check on b over the pool's HTTP/2
+// transport: one length-prefixed message each way, and the status in the
+// trailers (or, trailers-only, in the headers). SERVING passes.
+func (p *Pool) probeGRPC(ctx context.Context, client *http.Client, b *backend) error {
+	msg, err := proto.Marshal(&healthpb.HealthCheckRequest{Service: p.health.service})
+	if err != nil {
+		return fmt.Errorf("encode grpc health request: %w", err)
+	}
+	frame := make([]byte, 5+len(msg))
+	binary.BigEndian.PutUint32(frame[1:5], uint32(len(msg)))
+	copy(frame[5:], msg)
+	u := *b.target
+	u.Path = joinPath(b.target.Path, healthpb.Health_Check_FullMethodName)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(frame))
+	if err != nil {
+		return fmt.Errorf("build probe: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("TE", "trailers")
+	req.Header.Set("User-Agent", "altair-health-check")
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, drainLimit))
+	_ = resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("probe: read response: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe: status %d", resp.StatusCode)
+	}
+	st := resp.Trailer
+	if st.Get("Grpc-Status") == "" {
+		st = resp.Header // a trailers-only answer
+	}
+	if code := st.Get("Grpc-Status"); code != "0" {
+		return fmt.Errorf("probe: grpc-status %q: %s", code, st.Get("Grpc-Message"))
+	}
+	if len(body) < 5 || body[0] != 0 || uint64(len(body)-5) < uint64(binary.BigEndian.Uint32(body[1:5])) {
+		return errors.New("probe: malformed grpc health response")
+	}
+	var out healthpb.HealthCheckResponse
+	if err := proto.Unmarshal(body[5:5+binary.BigEndian.Uint32(body[1:5])], &out); err != nil {
+		return fmt.Errorf("probe: decode grpc health response: %w", err)
+	}
+	if out.Status != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("probe: grpc health %s", out.Status)
 	}
 	return nil
 }
