@@ -15,6 +15,14 @@
 #        and tracing on at sample_ratio 0;
 #        altair-auth: Altair with a JWT verified on every request, rate
 #        limiting and DDoS counting on, limits high enough never to refuse)
+#        Opt-in, not in the default TARGETS: altair-tls nginx-tls (Altair with
+#        server.tls and nginx with listen ... ssl http2, the same self-signed
+#        certificate, in front of the same backend), measured apart from the
+#        HTTP/1.1 rounds: TLS handshakes/s (wrk over https with
+#        Connection: close, for DURATION) and HTTP/2 multiplexed req/s
+#        (h2load -c H2_CONNS -m H2_STREAMS -n H2_REQUESTS), e.g.
+#        TARGETS="altair-tls nginx-tls" bench/run.sh
+#        H2_CONNS=8 H2_STREAMS=32 H2_REQUESTS=100000 TLS_CONNS=16
 #        ALTAIR_GOMAXPROCS=1 BACKEND_GOMAXPROCS=1
 #        ALTAIR_BIN=path (a prebuilt altair instead of building ./cmd/altair)
 # See bench/README.md for what is measured and how to read the ratios.
@@ -32,6 +40,10 @@ WRK_CPU=${WRK_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 ALTAIR_GOMAXPROCS=${ALTAIR_GOMAXPROCS:-1}
 BACKEND_GOMAXPROCS=${BACKEND_GOMAXPROCS:-1}
+H2_CONNS=${H2_CONNS:-8}
+H2_STREAMS=${H2_STREAMS:-32}
+H2_REQUESTS=${H2_REQUESTS:-100000}
+TLS_CONNS=${TLS_CONNS:-16}
 
 readonly ALTAIR_ADDR=127.0.0.1:18080
 readonly BACKEND_ADDR=127.0.0.1:18081
@@ -43,6 +55,9 @@ readonly ALTAIR_OBSERVED_ADDR=127.0.0.1:18084
 # a "tracing: export failed" line in its log, which the script checks for.
 readonly OTLP_ADDR=127.0.0.1:18085
 readonly ALTAIR_CACHED_ADDR=127.0.0.1:18086
+# The opt-in TLS targets (HTTPS, HTTP/2 and HTTP/1.1 by ALPN).
+readonly ALTAIR_TLS_ADDR=127.0.0.1:18087
+readonly NGINX_TLS_ADDR=127.0.0.1:18088
 # The backend's answer for altair-cached says Cache-Control: public, max-age=
 # this, so that it stays fresh for the whole run.
 readonly CACHE_MAX_AGE=3600
@@ -92,21 +107,28 @@ trap 'exit 130' INT TERM
 # --- parameters -------------------------------------------------------------
 
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-for v in CONNS THREADS ROUNDS SIZE WRK_CPU SERVER_CPU ALTAIR_GOMAXPROCS BACKEND_GOMAXPROCS; do
+for v in CONNS THREADS ROUNDS SIZE WRK_CPU SERVER_CPU ALTAIR_GOMAXPROCS BACKEND_GOMAXPROCS H2_CONNS H2_STREAMS H2_REQUESTS TLS_CONNS; do
 	is_uint "${!v}" || die "$v=${!v}: want a non-negative integer"
 done
 ((CONNS >= 1 && THREADS >= 1 && ROUNDS >= 1)) || die "CONNS, THREADS and ROUNDS must be at least 1"
 ((THREADS <= CONNS)) || die "THREADS=$THREADS exceeds CONNS=$CONNS (wrk needs a connection per thread)"
+((H2_CONNS >= 1 && H2_STREAMS >= 1 && TLS_CONNS >= 1)) || die "H2_CONNS, H2_STREAMS and TLS_CONNS must be at least 1"
+((H2_REQUESTS >= H2_CONNS)) || die "H2_REQUESTS=$H2_REQUESTS: want at least H2_CONNS=$H2_CONNS"
 ((SIZE <= 10485760)) || die "SIZE=$SIZE: the demo upstream serves at most 10485760 bytes"
 [[ $DURATION =~ ^[0-9]+[smh]?$ ]] || die "DURATION=$DURATION: want wrk's format, such as 10s or 1m"
 [[ $WARMUP =~ ^[0-9]+[smh]?$ ]] || die "WARMUP=$WARMUP: want wrk's format, such as 3s"
-read -r -a targets <<<"$TARGETS"
-((${#targets[@]} >= 1)) || die "TARGETS is empty"
-for t in "${targets[@]}"; do
-	[[ $t == direct || $t == altair || $t == altair-cached || $t == altair-observed || $t == altair-auth || $t == nginx ]] ||
-		die "TARGETS: unknown target '$t' (want direct, altair, altair-cached, altair-observed, altair-auth, nginx)"
+read -r -a all_targets <<<"$TARGETS"
+((${#all_targets[@]} >= 1)) || die "TARGETS is empty"
+targets=()     # loaded with wrk over HTTP/1.1 keep-alive, in rounds
+tls_targets=() # the opt-in TLS targets: handshake rate and HTTP/2 throughput
+for t in "${all_targets[@]}"; do
+	case $t in
+	direct | altair | altair-cached | altair-observed | altair-auth | nginx) targets+=("$t") ;;
+	altair-tls | nginx-tls) tls_targets+=("$t") ;;
+	*) die "TARGETS: unknown target '$t' (want direct, altair, altair-cached, altair-observed, altair-auth, nginx, altair-tls, nginx-tls)" ;;
+	esac
 done
-has_target() { [[ " ${targets[*]} " == *" $1 "* ]]; }
+has_target() { [[ " ${all_targets[*]} " == *" $1 "* ]]; }
 
 # seconds converts a wrk duration (10s, 1m, 2h, 10) to seconds.
 seconds() {
@@ -158,8 +180,13 @@ find_nginx() { command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/
 
 command -v taskset >/dev/null || apt_install util-linux
 command -v wrk >/dev/null || apt_install wrk
+if ((${#tls_targets[@]} > 0)); then
+	command -v openssl >/dev/null || apt_install openssl
+	command -v h2load >/dev/null || apt_install nghttp2-client
+	command -v curl >/dev/null || apt_install curl
+fi
 nginx_bin=""
-if has_target nginx; then
+if has_target nginx || has_target nginx-tls; then
 	nginx_bin=$(find_nginx)
 	if [[ -z $nginx_bin ]]; then
 		apt_install nginx-light nginx
@@ -179,7 +206,7 @@ mkdir -p "$bin" "$results"
 say "building demo-upstream"
 (cd "$root" && CGO_ENABLED=0 go build -o "$bin/demo-upstream" ./cmd/demo-upstream)
 altair_bin=$bin/altair
-wants_altair() { has_target altair || has_target altair-cached || has_target altair-observed || has_target altair-auth; }
+wants_altair() { has_target altair || has_target altair-cached || has_target altair-observed || has_target altair-auth || has_target altair-tls; }
 if wants_altair && [[ -n ${ALTAIR_BIN:-} ]]; then
 	altair_bin=$ALTAIR_BIN
 	[[ -x $altair_bin ]] || die "ALTAIR_BIN=$altair_bin is not an executable file"
@@ -276,6 +303,8 @@ has_target altair-cached && addrs+=("$ALTAIR_CACHED_ADDR")
 has_target altair-auth && addrs+=("$ALTAIR_AUTH_ADDR")
 has_target altair-observed && addrs+=("$ALTAIR_OBSERVED_ADDR" "$OTLP_ADDR")
 has_target nginx && addrs+=("$NGINX_ADDR")
+has_target altair-tls && addrs+=("$ALTAIR_TLS_ADDR")
+has_target nginx-tls && addrs+=("$NGINX_TLS_ADDR")
 for addr in "${addrs[@]}"; do
 	! listening "$addr" || die "$addr is already in use; stop whatever listens there first"
 done
@@ -424,30 +453,38 @@ EOF
 fi
 
 nginx_version=""
-if has_target nginx; then
-	nginx_user=""
-	if ((EUID == 0)); then
-		nginx_user="user root;" # workers would otherwise drop to nobody, who cannot use $tmp
-	fi
-	mkdir -p "$tmp/nginx"
-	cat >"$tmp/nginx.conf" <<EOF
+[[ -z $nginx_bin ]] || {
+	nginx_version=$("$nginx_bin" -v 2>&1)
+	nginx_version=${nginx_version#nginx version: }
+}
+nginx_user=""
+if ((EUID == 0)); then
+	nginx_user="user root;" # workers would otherwise drop to nobody, who cannot use $tmp
+fi
+
+# nginx_config NAME LISTEN [SERVER_EXTRA] prints the config of an nginx named
+# NAME (its pid file and temp paths in $tmp/NAME) listening with the directive
+# LISTEN, SERVER_EXTRA (more directives, such as the certificate) in its server.
+nginx_config() {
+	cat <<EOF
 $nginx_user
 worker_processes 1;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
+pid $tmp/$1.pid;
+error_log $tmp/$1-error.log warn;
 events {
     worker_connections 4096;
 }
 http {
     access_log off;
     default_type application/octet-stream;
-    client_body_temp_path $tmp/nginx/client_body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
-    # Go servers put no cap on requests per keep-alive connection; nginx's default
-    # of 1000 would make it, alone, reconnect every 1000 requests.
+    client_body_temp_path $tmp/$1/client_body;
+    proxy_temp_path $tmp/$1/proxy;
+    fastcgi_temp_path $tmp/$1/fastcgi;
+    uwsgi_temp_path $tmp/$1/uwsgi;
+    scgi_temp_path $tmp/$1/scgi;
+    # Go servers put no cap on requests per keep-alive connection (HTTP/2
+    # included); nginx's default of 1000 would make it, alone, reconnect every
+    # 1000 requests.
     keepalive_requests 1000000;
     upstream backend {
         server $BACKEND_ADDR;
@@ -455,7 +492,8 @@ http {
         keepalive_requests 1000000;
     }
     server {
-        listen $NGINX_ADDR;
+        $2
+${3:-}
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
@@ -466,14 +504,91 @@ http {
     }
 }
 EOF
-	nginx_version=$("$nginx_bin" -v 2>&1)
-	nginx_version=${nginx_version#nginx version: }
-	"$nginx_bin" -t -q -p "$tmp/nginx/" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf" ||
-		die "nginx rejected $tmp/nginx.conf"
+}
+
+# start_nginx NAME starts nginx with $tmp/NAME.conf, pinned like the others.
+start_nginx() {
+	mkdir -p "$tmp/$1"
+	"$nginx_bin" -t -q -p "$tmp/$1/" -e "$tmp/$1-error.log" -c "$tmp/$1.conf" ||
+		die "nginx rejected $tmp/$1.conf"
+	start "$1" "$nginx_bin" -p "$tmp/$1/" -e "$tmp/$1-error.log" -c "$tmp/$1.conf" -g 'daemon off;'
+}
+
+if has_target nginx; then
+	nginx_config nginx "listen $NGINX_ADDR;" >"$tmp/nginx.conf"
 	say "starting $nginx_version on $NGINX_ADDR (CPU $SERVER_CPU, 1 worker)"
-	start nginx "$nginx_bin" -p "$tmp/nginx/" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf" -g 'daemon off;'
+	start_nginx nginx
 	wait_ready nginx "$last_pid" "$NGINX_ADDR"
 	pid_of[nginx]=$last_pid
+fi
+
+# --- TLS targets --------------------------------------------------------------
+
+# wait_tls_ready NAME PID ADDR waits until GET $path over HTTPS with HTTP/2 on
+# ADDR returns 200 and SIZE bytes (curl, not verifying the self-signed
+# certificate, which is the same for both targets anyway).
+wait_tls_ready() {
+	local name=$1 pid=$2 addr=$3 got="" i
+	for ((i = 0; i < 100; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			tail -n 30 "$tmp/$name.log" >&2
+			die "$name exited during start-up (log above)"
+		fi
+		got=$(curl -sk --http2 --max-time 2 -o /dev/null -w '%{http_code} %{size_download} %{http_version}' "https://$addr$path" 2>/dev/null) || got=""
+		[[ $got == "200 $SIZE 2" ]] && return 0
+		sleep 0.1
+	done
+	tail -n 30 "$tmp/$name.log" >&2
+	die "$name on $addr not ready after 10s: GET https://$addr$path gave '${got:-no answer}', want '200 $SIZE 2' (status, bytes, HTTP/2)"
+}
+
+if ((${#tls_targets[@]} > 0)); then
+	# One self-signed ECDSA P-256 certificate, served by both TLS targets.
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+		-subj /CN=localhost -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+		-keyout "$tmp/tls.key" -out "$tmp/tls.crt" >"$tmp/openssl.log" 2>&1 ||
+		die "openssl could not make the certificate: $(tail -n 5 "$tmp/openssl.log")"
+fi
+
+if has_target altair-tls; then
+	cat >"$tmp/altair-tls.yaml" <<EOF
+server:
+  listen: "$ALTAIR_TLS_ADDR"
+  tls:
+    certificates:
+      - cert_file: $tmp/tls.crt
+        key_file: $tmp/tls.key
+log:
+  level: warn
+  access: { disabled: true }
+edge:
+  rate_limit: { disabled: true }
+  ddos: { disabled: true }
+routes:
+  - name: bench
+    match:
+      prefix: /
+    backends:
+      - url: http://$BACKEND_ADDR
+defaults:
+  health_check:
+    disabled: true
+EOF
+	say "starting altair-tls on $ALTAIR_TLS_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$ALTAIR_GOMAXPROCS; TLS, h2 and http/1.1)"
+	start altair-tls env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
+		"$altair_bin" run -c "$tmp/altair-tls.yaml"
+	wait_tls_ready altair-tls "$last_pid" "$ALTAIR_TLS_ADDR"
+	pid_of[altair-tls]=$last_pid
+fi
+
+if has_target nginx-tls; then
+	nginx_config nginx-tls "listen $NGINX_TLS_ADDR ssl http2;" "        ssl_certificate $tmp/tls.crt;
+        ssl_certificate_key $tmp/tls.key;
+        ssl_protocols TLSv1.2 TLSv1.3;" >"$tmp/nginx-tls.conf"
+	say "starting $nginx_version on $NGINX_TLS_ADDR (CPU $SERVER_CPU, 1 worker; TLS, h2 and http/1.1)"
+	start_nginx nginx-tls
+	wait_tls_ready nginx-tls "$last_pid" "$NGINX_TLS_ADDR"
+	pid_of[nginx-tls]=$last_pid
 fi
 
 # --- load -------------------------------------------------------------------
@@ -486,6 +601,8 @@ addr_of() {
 	altair-observed) echo "$ALTAIR_OBSERVED_ADDR" ;;
 	altair-auth) echo "$ALTAIR_AUTH_ADDR" ;;
 	nginx) echo "$NGINX_ADDR" ;;
+	altair-tls) echo "$ALTAIR_TLS_ADDR" ;;
+	nginx-tls) echo "$NGINX_TLS_ADDR" ;;
 	esac
 }
 
@@ -548,7 +665,7 @@ proc_ticks() {
 target_pids() {
 	local p=${pid_of[$1]}
 	echo "$p"
-	if [[ $1 == nginx ]]; then
+	if [[ $1 == nginx* ]]; then
 		ps -o pid= --ppid "$p" || true
 	fi
 }
@@ -570,10 +687,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 n=${#targets[@]}
 per_run=$(seconds "$DURATION")
-estimate=$((n * $(seconds "$WARMUP") + ROUNDS * n * per_run))
+estimate=$((n * $(seconds "$WARMUP") + ROUNDS * n * per_run + ROUNDS * ${#tls_targets[@]} * per_run))
 say "GOMAXPROCS: altair=$ALTAIR_GOMAXPROCS (to match nginx's single worker), backend=$BACKEND_GOMAXPROCS"
-say "load: wrk on CPU $WRK_CPU, $THREADS thread(s), $CONNS connections, GET $path; servers on CPU $SERVER_CPU"
-say "plan: warm-up $WARMUP per target, then $ROUNDS round(s) of ${targets[*]} for $DURATION each, order rotating (about ${estimate}s of load)"
+((n == 0)) || say "load: wrk on CPU $WRK_CPU, $THREADS thread(s), $CONNS connections, GET $path; servers on CPU $SERVER_CPU"
+((n == 0)) || say "plan: warm-up $WARMUP per target, then $ROUNDS round(s) of ${targets[*]} for $DURATION each, order rotating (about ${estimate}s of load)"
 
 # Other work on the benchmark's CPUs (builds, tests, another benchmark) skews every
 # number; measure how busy they are with the servers idle, and say so.
@@ -606,7 +723,7 @@ for t in "${targets[@]}"; do
 	served[$t]=${served[$t]:-0}
 done
 rounds_md=""
-for ((r = 0; r < ROUNDS; r++)); do
+for ((r = 0; r < (n > 0 ? ROUNDS : 0); r++)); do
 	order=()
 	for ((i = 0; i < n; i++)); do
 		order+=("${targets[(r + i) % n]}")
@@ -653,6 +770,95 @@ for ((r = 0; r < ROUNDS; r++)); do
 		rounds_md+="| $((r + 1)) | $t | $v | $v50 | $v99 | $verr / $vreq | $srv_cpu % | $wrk_cpu % | $vproxy | $vserver |"$'\n'
 	done
 done
+
+# --- TLS targets: handshake rate and HTTP/2 multiplexed throughput ---------
+
+# handshakes TARGET DURATION OUT runs wrk over https with Connection: close, so
+# that every request is a new connection and a full TLS handshake (wrk keeps no
+# TLS sessions, so none is resumed).
+handshakes() {
+	if ! taskset -c "$WRK_CPU" wrk -t1 -c"$TLS_CONNS" -d"$2" --timeout 5s --latency -H 'Connection: close' \
+		"https://$(addr_of "$1")$path" >"$3" 2>&1; then
+		cat "$3" >&2
+		die "wrk (https, Connection: close) against $1 failed"
+	fi
+}
+# h2 TARGET REQUESTS OUT runs h2load over TLS (ALPN h2), multiplexing.
+h2() {
+	if ! taskset -c "$WRK_CPU" h2load -t1 -c"$H2_CONNS" -m"$H2_STREAMS" -n"$2" \
+		"https://$(addr_of "$1")$path" >"$3" 2>&1; then
+		cat "$3" >&2
+		die "h2load against $1 failed"
+	fi
+}
+# parse_h2 OUT prints "REQ_PER_SEC FAILED REQUESTS" from h2load's output, and
+# fails unless h2 was negotiated.
+parse_h2() {
+	awk '
+	/^Application protocol:/ { proto = $3 }
+	/^finished in/ { rps = $4 + 0 }
+	/^requests:/ { total = $2; failed = $10 + $12 + $14 }
+	/^status codes:/ { ok = $3 + 0 }
+	END {
+		if (proto != "h2" || rps == "") exit 1
+		printf "%.2f %d %d\n", rps, failed + (total - ok), total
+	}' "$1"
+}
+
+declare -A hs_rps h2_rps tls_errors
+tls_md=""
+nt=${#tls_targets[@]}
+if ((nt > 0)); then
+	say "TLS: handshakes with wrk on CPU $WRK_CPU (https, Connection: close, $TLS_CONNS connections, $DURATION); HTTP/2 with h2load (-c $H2_CONNS -m $H2_STREAMS -n $H2_REQUESTS); $ROUNDS round(s) of ${tls_targets[*]}"
+	for t in "${tls_targets[@]}"; do
+		hs_rps[$t]="" h2_rps[$t]="" tls_errors[$t]=0
+		say "warm-up: $t ($WARMUP of handshakes, $((H2_REQUESTS / 10)) HTTP/2 requests)"
+		handshakes "$t" "$WARMUP" "$tmp/warmup-hs-$t.txt"
+		h2 "$t" $((H2_REQUESTS / 10 > H2_CONNS ? H2_REQUESTS / 10 : H2_CONNS)) "$tmp/warmup-h2-$t.txt"
+	done
+	for ((r = 0; r < ROUNDS; r++)); do
+		order=()
+		for ((i = 0; i < nt; i++)); do
+			order+=("${tls_targets[(r + i) % nt]}")
+		done
+		printf '\nTLS round %d/%d (order: %s)\n' $((r + 1)) "$ROUNDS" "${order[*]}"
+		printf '  %-12s %14s %8s %9s %9s %14s %8s %9s %9s\n' target 'handshakes/s' errors 'srv cpu' 'wrk cpu' 'h2 req/s' errors 'srv cpu' 'h2l cpu'
+		for t in "${order[@]}"; do
+			out=$tmp/round$((r + 1))-hs-$t.txt
+			read -r srv_busy0 srv_total0 <<<"$(cpu_ticks "$SERVER_CPU")"
+			read -r wrk_busy0 wrk_total0 <<<"$(cpu_ticks "$WRK_CPU")"
+			handshakes "$t" "$DURATION" "$out"
+			read -r srv_busy1 srv_total1 <<<"$(cpu_ticks "$SERVER_CPU")"
+			read -r wrk_busy1 wrk_total1 <<<"$(cpu_ticks "$WRK_CPU")"
+			hs_srv=$(percent $((srv_busy1 - srv_busy0)) $((srv_total1 - srv_total0)))
+			hs_wrk=$(percent $((wrk_busy1 - wrk_busy0)) $((wrk_total1 - wrk_total0)))
+			parsed=$(parse "$out") || {
+				cat "$out" >&2
+				die "could not parse wrk's output for $t"
+			}
+			read -r hs _ _ hs_err hs_req <<<"$parsed"
+
+			out=$tmp/round$((r + 1))-h2-$t.txt
+			read -r srv_busy0 srv_total0 <<<"$(cpu_ticks "$SERVER_CPU")"
+			read -r wrk_busy0 wrk_total0 <<<"$(cpu_ticks "$WRK_CPU")"
+			h2 "$t" "$H2_REQUESTS" "$out"
+			read -r srv_busy1 srv_total1 <<<"$(cpu_ticks "$SERVER_CPU")"
+			read -r wrk_busy1 wrk_total1 <<<"$(cpu_ticks "$WRK_CPU")"
+			h2_srv=$(percent $((srv_busy1 - srv_busy0)) $((srv_total1 - srv_total0)))
+			h2_wrk=$(percent $((wrk_busy1 - wrk_busy0)) $((wrk_total1 - wrk_total0)))
+			parsed=$(parse_h2 "$out") || {
+				cat "$out" >&2
+				die "could not parse h2load's output for $t (or HTTP/2 was not negotiated)"
+			}
+			read -r h2v h2_err h2_req <<<"$parsed"
+
+			hs_rps[$t]+="$hs " h2_rps[$t]+="$h2v "
+			tls_errors[$t]=$((tls_errors[$t] + hs_err + h2_err))
+			printf '  %-12s %14s %8s %8s%% %8s%% %14s %8s %8s%% %8s%%\n' "$t" "$hs" "$hs_err" "$hs_srv" "$hs_wrk" "$h2v" "$h2_err" "$h2_srv" "$h2_wrk"
+			tls_md+="| $((r + 1)) | $t | $hs | $hs_err / $hs_req | $hs_srv % | $hs_wrk % | $h2v | $h2_err / $h2_req | $h2_srv % | $h2_wrk % |"$'\n'
+		done
+	done
+fi
 
 # --- summary ----------------------------------------------------------------
 
@@ -706,6 +912,15 @@ for t in "${targets[@]}"; do
 	}
 done
 
+declare -A med_hs med_h2
+for t in "${tls_targets[@]}"; do
+	# shellcheck disable=SC2086 # word splitting of the value lists is intended
+	{
+		med_hs[$t]=$(median %.2f ${hs_rps[$t]})
+		med_h2[$t]=$(median %.2f ${h2_rps[$t]})
+	}
+done
+
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo "no commit yet")
 if [[ -n $(git -C "$root" status --porcelain 2>/dev/null) ]]; then
 	commit+=" (uncommitted changes)"
@@ -718,6 +933,8 @@ has_target altair-cached && servers+=", Altair with the route's response cache o
 has_target altair-observed && servers+=", Altair with access log to a file + tracing at sample_ratio 0 (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target altair-auth && servers+=", Altair with JWT + rate limit (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target nginx && servers+=", $nginx_version (1 worker)"
+has_target altair-tls && servers+=", Altair with server.tls (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
+has_target nginx-tls && servers+=", $nginx_version with listen ssl http2 (1 worker)"
 
 summary=$tmp/summary.md
 {
@@ -731,8 +948,11 @@ summary=$tmp/summary.md
 			"$("$ALTAIR_BIN" version 2>/dev/null || echo "version unknown")"
 	fi
 	printf '| machine | %s, %s CPUs online, %s |\n' "${cpu_model:-unknown CPU}" "$ncpu" "$(uname -sr)"
-	printf '| load | wrk %s on CPU %s: %s thread(s), %s connections, GET %s (%s-byte body), HTTP/1.1 keep-alive |\n' \
+	((n > 0)) && printf '| load | wrk %s on CPU %s: %s thread(s), %s connections, GET %s (%s-byte body), HTTP/1.1 keep-alive |\n' \
 		"$wrk_version" "$WRK_CPU" "$THREADS" "$CONNS" "$path" "$SIZE"
+	# shellcheck disable=SC2016 # the backquotes are markdown, not expansions
+	((nt > 0)) && printf '| TLS load | on CPU %s, GET %s (%s-byte body), one self-signed ECDSA P-256 certificate for both: handshakes: wrk %s over https, 1 thread, %s connections, `Connection: close` (a full handshake per request); HTTP/2: %s, `-t 1 -c %s -m %s -n %s` |\n' \
+		"$WRK_CPU" "$path" "$SIZE" "$wrk_version" "$TLS_CONNS" "$(h2load --version 2>&1 | awk 'NR == 1 { print $1, $2 }')" "$H2_CONNS" "$H2_STREAMS" "$H2_REQUESTS"
 	printf '| servers | on CPU %s: %s |\n' "$SERVER_CPU" "$servers"
 	printf '| rounds | %s × %s per target, order rotating each round, after a %s warm-up per target |\n' "$ROUNDS" "$DURATION" "$WARMUP"
 	printf '| idle check | CPU %s %s%% busy, CPU %s %s%% busy before the load |\n' "$SERVER_CPU" "$idle_srv" "$WRK_CPU" "$idle_wrk"
@@ -740,6 +960,7 @@ summary=$tmp/summary.md
 	[[ -n $cache_note ]] && printf '| altair-cached cache results | %s |\n' "$cache_note"
 	printf '\n'
 
+	if ((n > 0)); then
 	printf '## Medians over %s round(s)\n\n' "$ROUNDS"
 	printf '| target | req/s | p50 ms | p99 ms | proxy CPU µs/req | server CPU µs/req (proxy + backend) | errors (all rounds) |\n|---|---:|---:|---:|---:|---:|---:|\n'
 	for t in "${targets[@]}"; do
@@ -771,6 +992,22 @@ summary=$tmp/summary.md
 
 	printf '\n## Rounds\n\n| round | target | req/s | p50 ms | p99 ms | errors / requests | server CPU busy | wrk CPU busy | proxy CPU µs/req | server CPU µs/req |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 	printf '%s' "$rounds_md"
+	fi
+
+	if ((nt > 0)); then
+		printf '\n## TLS: medians over %s round(s)\n\n' "$ROUNDS"
+		printf '| target | TLS handshakes/s (new connection per request) | HTTP/2 req/s (multiplexed) | errors (all rounds) |\n|---|---:|---:|---:|\n'
+		for t in "${tls_targets[@]}"; do
+			printf '| %s | %s | %s | %s |\n' "$t" "${med_hs[$t]}" "${med_h2[$t]}" "${tls_errors[$t]}"
+		done
+		if has_target altair-tls && has_target nginx-tls; then
+			printf '\n| ratio | value |\n|---|---:|\n'
+			printf '| altair-tls / nginx-tls, handshakes/s | %s |\n' "$(ratio "${med_hs[altair-tls]}" "${med_hs[nginx-tls]}")"
+			printf '| altair-tls / nginx-tls, HTTP/2 req/s | %s |\n' "$(ratio "${med_h2[altair-tls]}" "${med_h2[nginx-tls]}")"
+		fi
+		printf '\n## TLS rounds\n\n| round | target | handshakes/s | errors / requests | server CPU busy | wrk CPU busy | HTTP/2 req/s | errors / requests | server CPU busy | h2load CPU busy |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+		printf '%s' "$tls_md"
+	fi
 
 	if [[ -n $noisy ]]; then
 		printf '\n**Warning:** %s\n' "$noisy"
@@ -781,6 +1018,11 @@ summary=$tmp/summary.md
 	for t in "${targets[@]}"; do
 		if ((errors[$t] > 0)); then
 			printf '\n**Warning:** %s had %s failed requests (non-2xx/3xx or socket errors); its numbers are suspect.\n' "$t" "${errors[$t]}"
+		fi
+	done
+	for t in "${tls_targets[@]}"; do
+		if ((tls_errors[$t] > 0)); then
+			printf '\n**Warning:** %s had %s failed requests (wrk: non-2xx/3xx or socket errors; h2load: failed, errored or not 2xx); its numbers are suspect.\n' "$t" "${tls_errors[$t]}"
 		fi
 	done
 } >"$summary"
