@@ -1,14 +1,12 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/altair-gateway/altair/internal/cluster"
 	"github.com/altair-gateway/altair/internal/cluster/redistest"
-	"github.com/altair-gateway/altair/internal/config"
 )
 
 // TestGatewayCacheSharedThroughRedis: two gateways on one Redis share the
@@ -84,27 +82,11 @@ routes:
 	}
 }
 
-// cacheGateway is sharedGateway with a Redis timeout that a machine loaded
-// by parallel tests under the race detector does not reach by accident.
+// cacheGateway is a gateway on yaml whose cache shares through the Redis at
+// addr (sharedGateway, with its load-tolerant Redis timeout).
 func cacheGateway(t *testing.T, addr, yaml string) (*Gateway, *cluster.Client) {
 	t.Helper()
-	cl, err := cluster.New(cluster.Options{
-		Config:    config.Redis{Addrs: []string{addr}, Timeout: 250 * time.Millisecond, KeyPrefix: "gw:"},
-		PingEvery: 50 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := New(Options{Version: "test", Cluster: cl})
-	t.Cleanup(func() {
-		g.Close()
-		_ = cl.Close()
-	})
-	if err := g.Apply(load(t, yaml)); err != nil {
-		t.Fatalf("Apply: %v", err)
-	}
-	cl.Start(context.Background())
-	return g, cl
+	return sharedGateway(t, addr, yaml)
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
