@@ -162,7 +162,10 @@ func (s *BlockSync) flush(ctx context.Context) {
 			s.requeue()
 			return
 		}
-		if made && s.b.applyBlock(x.hit.ip, until) {
+		s.b.applyBlock(x.hit.ip, until)
+		if made {
+			// Counted here even when a resync running beside this flush
+			// applied it first: Redis says this replica made it.
 			s.b.blocks.Add(1)
 		}
 	}
