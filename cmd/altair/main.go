@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/crypto/acme/autocert"
+
 	"github.com/altair-gateway/altair/internal/cluster"
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/gateway"
@@ -280,8 +282,16 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	// TLS (read at start): the certificate files are re-read when they
 	// change and on every reload; a bad new file keeps the current ones.
 	var certs *server.Certificates
+	var acmeMgr *server.ACME
+	if a := cfg.Server.TLS.ACME; a.Enabled {
+		if acmeMgr, err = server.NewACME(a, glog.With("component", "acme")); err != nil {
+			glog.Error("cannot set up acme", "error", err)
+			return 1
+		}
+		glog.Info("acme certificates on", "domains", a.Domains, "cache_dir", a.CacheDir, "directory", acmeDirectory(a.DirectoryURL))
+	}
 	if cfg.Server.TLS.Enabled() {
-		certs, err = server.NewCertificates(cfg.Server.TLS.Certificates, glog)
+		certs, err = server.NewCertificates(cfg.Server.TLS.Certificates, acmeMgr, glog)
 		if err != nil {
 			glog.Error("cannot load certificates", "error", err)
 			return 1
@@ -327,7 +337,11 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 		rcfg := cfg.Server
 		rcfg.Listen, rcfg.TLS, rcfg.H2C = cfg.Server.TLS.RedirectListen, config.ServerTLS{}, false
 		_, httpsPort, _ := net.SplitHostPort(srv.Addr().String())
-		redirectSrv = server.New(rcfg, server.RedirectHandler(httpsPort, gw), glog.With("listener", "redirect"))
+		var rh http.Handler = server.RedirectHandler(httpsPort, gw)
+		if acmeMgr != nil {
+			rh = acmeMgr.HTTPHandler(rh) // HTTP-01 validation
+		}
+		redirectSrv = server.New(rcfg, rh, glog.With("listener", "redirect"))
 		if err := redirectSrv.Listen(); err != nil {
 			glog.Error("cannot start the redirect listener", "error", err)
 			return 1
@@ -492,7 +506,7 @@ func applyReload(gw *gateway.Gateway, path string, environ []string, why string,
 	if cfg.Server.Listen != running.Listen {
 		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
 	}
-	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || cfg.Server.H2C != running.H2C || cfg.Server.HTTP3 != running.HTTP3 {
+	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || !t.ACME.Equal(r.ACME) || cfg.Server.H2C != running.H2C || cfg.Server.HTTP3 != running.HTTP3 {
 		log.Warn("server.tls, server.h2c or server.http3 changed; the listener keeps its TLS settings until restart (the certificate files themselves are re-read)")
 	}
 	if err := gw.Apply(cfg); err != nil {
@@ -500,4 +514,13 @@ func applyReload(gw *gateway.Gateway, path string, environ []string, why string,
 	}
 	levels.Apply(observe.ParseLevels(cfg.Log.Level, cfg.Log.Levels))
 	log.Info("config reloaded", "trigger", why, "duration_ms", time.Since(start).Milliseconds())
+}
+
+// acmeDirectory names the ACME directory for the log: url, or autocert's
+// default (Let's Encrypt's production directory) when url is empty.
+func acmeDirectory(url string) string {
+	if url == "" {
+		return autocert.DefaultACMEDirectory
+	}
+	return url
 }

@@ -7,6 +7,7 @@
 package config
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -118,10 +119,45 @@ type ServerTLS struct {
 	RedirectListen string `yaml:"redirect_listen"`
 	// ClientAuth asks clients for a certificate (mTLS). Default: none.
 	ClientAuth ClientAuth `yaml:"client_auth"`
+	// ACME obtains and renews certificates from an ACME CA (Let's Encrypt by
+	// default) for the names it lists. Default: off.
+	ACME ACME `yaml:"acme"`
 }
 
 // Enabled reports whether the listener terminates TLS.
-func (t *ServerTLS) Enabled() bool { return len(t.Certificates) > 0 }
+func (t *ServerTLS) Enabled() bool { return len(t.Certificates) > 0 || t.ACME.Enabled }
+
+// ACME configures automatic certificates (RFC 8555) on the TLS listener,
+// through golang.org/x/crypto/acme/autocert. A handshake whose SNI name is one
+// of Domains and that no certificate file names gets an ACME certificate,
+// obtained at its first handshake and renewed before it expires. The CA
+// validates with TLS-ALPN-01 on the TLS listener (which must then be reached
+// on port 443) or with HTTP-01 on server.tls.redirect_listen (port 80). Read
+// at start.
+type ACME struct {
+	// Enabled turns ACME on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Domains are the exact host names certificates are asked for; no
+	// other name ever makes Altair contact the CA. Required when enabled.
+	Domains []string `yaml:"domains"`
+	// Email is the account's contact address, for the CA's expiry notices.
+	// Default: none.
+	Email string `yaml:"email"`
+	// DirectoryURL is the CA's ACME directory. Default: Let's Encrypt's
+	// production directory.
+	DirectoryURL string `yaml:"directory_url"`
+	// CacheDir holds the account key and the certificates, so a restart
+	// does not ask the CA again. Created with mode 0700. Default
+	// "acme-cache" in the working directory.
+	CacheDir string `yaml:"cache_dir"`
+	// CAFile is a PEM bundle of the CAs trusted for the HTTPS connection to
+	// DirectoryURL, beside the system's: for a private CA (step-ca, Pebble).
+	// Default: the system roots only.
+	CAFile string `yaml:"ca_file"`
+	// RenewBefore is how long before expiry a certificate is renewed.
+	// Default 720h (30 days).
+	RenewBefore time.Duration `yaml:"renew_before"`
+}
 
 // Client certificate modes of server.tls.client_auth.mode.
 const (
@@ -672,4 +708,11 @@ func parentPath(p string) string {
 		}
 	}
 	return ""
+}
+
+// Equal reports whether a and b configure the same ACME.
+func (a ACME) Equal(b ACME) bool {
+	return a.Enabled == b.Enabled && slices.Equal(a.Domains, b.Domains) && a.Email == b.Email &&
+		a.DirectoryURL == b.DirectoryURL && a.CacheDir == b.CacheDir && a.CAFile == b.CAFile &&
+		a.RenewBefore == b.RenewBefore
 }

@@ -46,9 +46,11 @@ const (
 
 	defaultWeight = 1
 
-	defaultMaxURIBytes   = 8192
-	defaultMaxBodyBytes  = 10 << 20
-	defaultTLSMinVersion = "1.2"
+	defaultMaxURIBytes     = 8192
+	defaultMaxBodyBytes    = 10 << 20
+	defaultTLSMinVersion   = "1.2"
+	defaultACMECacheDir    = "acme-cache"
+	defaultACMERenewBefore = 30 * 24 * time.Hour
 
 	defaultDDoSThreshold     = 1000
 	defaultBlockDuration     = 10 * time.Minute
@@ -135,6 +137,10 @@ func (c *Config) ApplyDefaults() {
 	setString(&s.TLS.MinVersion, defaultTLSMinVersion)
 	if s.TLS.ClientAuth.CAFile != "" {
 		setString(&s.TLS.ClientAuth.Mode, ClientAuthRequire)
+	}
+	if a := &s.TLS.ACME; a.Enabled {
+		setString(&a.CacheDir, defaultACMECacheDir)
+		setDuration(&a.RenewBefore, defaultACMERenewBefore)
 	}
 
 	setString(&c.Log.Level, defaultLogLevel)

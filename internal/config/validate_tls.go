@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -27,7 +29,7 @@ func (v *validator) serverTLS(s *Server) {
 	if t.RedirectListen != "" {
 		switch {
 		case !t.Enabled():
-			v.add("server.tls.redirect_listen", "needs server.tls.certificates: it redirects to the TLS listener")
+			v.add("server.tls.redirect_listen", "needs server.tls.certificates or server.tls.acme: it redirects to the TLS listener")
 		default:
 			if err := checkListen(listenAddr(t.RedirectListen)); err != nil {
 				v.check("server.tls.redirect_listen", err)
@@ -37,14 +39,14 @@ func (v *validator) serverTLS(s *Server) {
 		}
 	}
 	if h := &s.HTTP3; h.Enabled && !t.Enabled() {
-		v.add("server.http3.enabled", "needs server.tls.certificates: HTTP/3 runs over TLS 1.3")
+		v.add("server.http3.enabled", "needs server.tls.certificates or server.tls.acme: HTTP/3 runs over TLS 1.3")
 	}
 	if s.HTTP3.Listen != "" {
 		v.check("server.http3.listen", checkListen(listenAddr(s.HTTP3.Listen)))
 	}
 	if ca := &t.ClientAuth; ca.Enabled() {
 		if !t.Enabled() {
-			v.add("server.tls.client_auth", "needs server.tls.certificates: client certificates are asked for in the TLS handshake")
+			v.add("server.tls.client_auth", "needs server.tls.certificates or server.tls.acme: client certificates are asked for in the TLS handshake")
 		}
 		if ca.Mode != "" {
 			v.check("server.tls.client_auth.mode", checkOneOf(ca.Mode, []string{ClientAuthRequest, ClientAuthRequire}))
@@ -57,6 +59,7 @@ func (v *validator) serverTLS(s *Server) {
 			v.add("server.tls.client_auth.ca_file", "%q holds no PEM certificate", ca.CAFile)
 		}
 	}
+	v.acme(&t.ACME)
 	for i, c := range t.Certificates {
 		base := "server.tls.certificates[" + strconv.Itoa(i) + "]"
 		certPEM, certOK := v.pemFile(base+".cert_file", c.CertFile)
@@ -156,4 +159,52 @@ func upstreamTLSProblems(t *UpstreamTLS) []relProblem {
 		}
 	}
 	return ps
+}
+
+// acme checks server.tls.acme: names a CA can issue for, a usable directory
+// URL and CA bundle.
+func (v *validator) acme(a *ACME) {
+	if !a.Enabled {
+		if len(a.Domains) > 0 || a.Email != "" || a.DirectoryURL != "" || a.CAFile != "" {
+			v.add("server.tls.acme.enabled", "must be true when other server.tls.acme keys are set")
+		}
+		return
+	}
+	if len(a.Domains) == 0 {
+		v.add("server.tls.acme.domains", "is required: the names certificates are asked for")
+	}
+	seen := make(map[string]bool, len(a.Domains))
+	for i, d := range a.Domains {
+		path := "server.tls.acme.domains[" + strconv.Itoa(i) + "]"
+		name := strings.ToLower(d)
+		switch {
+		case strings.HasPrefix(name, "*."):
+			v.add(path, "%q: wildcard names need the DNS-01 challenge, which Altair does not do; list each name", d)
+		case net.ParseIP(name) != nil:
+			v.add(path, "%q is an IP address; ACME certificates here are for DNS names", d)
+		case !validHostname(name):
+			v.add(path, "%q is not a DNS name", d)
+		case seen[name]:
+			v.add(path, "%q is listed twice", d)
+		}
+		seen[name] = true
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n")) {
+		v.add("server.tls.acme.email", "%q is not an email address", a.Email)
+	}
+	if a.DirectoryURL != "" {
+		if u, err := url.Parse(a.DirectoryURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			v.add("server.tls.acme.directory_url", "%q must be an https:// URL", a.DirectoryURL)
+		}
+	}
+	if a.CAFile != "" {
+		if b, err := ReadPEMFile(a.CAFile); err != nil {
+			v.add("server.tls.acme.ca_file", "%v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			v.add("server.tls.acme.ca_file", "%q holds no PEM certificate", a.CAFile)
+		}
+	}
+	if a.RenewBefore < 0 {
+		v.add("server.tls.acme.renew_before", "must not be negative")
+	}
 }

@@ -82,6 +82,15 @@ func TestLoadServerTLSProblems(t *testing.T) {
 		{"redirect address", pair(crt, key) + "    redirect_listen: \"a:b:c\"\n", "server.tls.redirect_listen", "redirect_listen:", "invalid listen address"},
 		{"http3 without certificates", "server:\n  http3:\n    enabled: true\n", "server.http3.enabled", "enabled:", "needs server.tls.certificates"},
 		{"http3 address", pair(crt, key) + "  http3:\n    enabled: true\n    listen: \"a:b:c\"\n", "server.http3.listen", "listen:", "invalid listen address"},
+		{"acme without domains", "server:\n  tls:\n    acme:\n      enabled: true\n", "server.tls.acme.domains", "acme:", "is required"},
+		{"acme wildcard", "server:\n  tls:\n    acme:\n      enabled: true\n      domains: [a.test, \"*.b.test\"]\n", "server.tls.acme.domains[1]", "domains:", "DNS-01"},
+		{"acme IP", "server:\n  tls:\n    acme:\n      enabled: true\n      domains:\n        - 192.0.2.1\n", "server.tls.acme.domains[0]", "- 192", "IP address"},
+		{"acme bad name", "server:\n  tls:\n    acme:\n      enabled: true\n      domains:\n        - a_b.test\n", "server.tls.acme.domains[0]", "- a_b", "not a DNS name"},
+		{"acme twice", "server:\n  tls:\n    acme:\n      enabled: true\n      domains:\n        - a.test\n        - A.test\n", "server.tls.acme.domains[1]", "- A.test", "listed twice"},
+		{"acme http directory", "server:\n  tls:\n    acme:\n      enabled: true\n      domains: [a.test]\n      directory_url: http://ca.test/dir\n", "server.tls.acme.directory_url", "directory_url:", "https://"},
+		{"acme email", "server:\n  tls:\n    acme:\n      enabled: true\n      domains: [a.test]\n      email: ops\n", "server.tls.acme.email", "email:", "not an email"},
+		{"acme ca file", "server:\n  tls:\n    acme:\n      enabled: true\n      domains: [a.test]\n      ca_file: " + key + "\n", "server.tls.acme.ca_file", "ca_file:", "no PEM certificate"},
+		{"acme keys while off", "server:\n  tls:\n    acme:\n      domains: [a.test]\n", "server.tls.acme.enabled", "acme:", "must be true"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -188,5 +197,24 @@ func TestLoadUpstreamTLSProblems(t *testing.T) {
 			}
 			t.Errorf("Load(%q) problems:\n%v\nwant one at %q with %q", tt.yaml, err, tt.path, tt.msg)
 		})
+	}
+}
+
+func TestLoadServerTLSACME(t *testing.T) {
+	c := mustLoad(t, "server:\n  tls:\n    redirect_listen: \":80\"\n    acme:\n      enabled: true\n      domains: [a.test, b.test]\n      email: ops@a.test\n")
+	a := c.Server.TLS.ACME
+	if !c.Server.TLS.Enabled() {
+		t.Error("TLS not enabled by acme alone")
+	}
+	if a.CacheDir != "acme-cache" || a.RenewBefore != 30*24*time.Hour || a.DirectoryURL != "" || len(a.Domains) != 2 {
+		t.Errorf("Load().Server.TLS.ACME = %+v, want defaults cache_dir acme-cache, renew_before 720h", a)
+	}
+	if !a.Equal(a) {
+		t.Error("ACME.Equal(itself) = false")
+	}
+	b := a
+	b.Domains = []string{"a.test"}
+	if a.Equal(b) {
+		t.Error("ACME.Equal ignores domains")
 	}
 }

@@ -74,7 +74,7 @@ func (ca *testCA) client(t *testing.T, cn string) tls.Certificate {
 func startClientAuth(t *testing.T, dir string, ca config.ClientAuth) string {
 	t.Helper()
 	files := []config.CertificateFiles{writeCert(t, dir, "srv", 1, "a.test")}
-	certs, err := NewCertificates(files, nil)
+	certs, err := NewCertificates(files, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

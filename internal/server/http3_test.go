@@ -21,7 +21,7 @@ import (
 func startHTTP3(t *testing.T, dir string, cfg config.Server, h http.Handler) (*HTTP3, *Certificates, string) {
 	t.Helper()
 	files := []config.CertificateFiles{writeCert(t, dir, "a", 1, "a.test")}
-	certs, err := NewCertificates(files, nil)
+	certs, err := NewCertificates(files, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

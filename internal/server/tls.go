@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/crypto/acme"
 
 	"github.com/altair-gateway/altair/internal/config"
 )
@@ -37,12 +40,18 @@ func TLSConfig(t config.ServerTLS, certs *Certificates) *tls.Config {
 	if t.MinVersion == "1.3" {
 		minVersion = tls.VersionTLS13
 	}
-	return &tls.Config{
+	tc := &tls.Config{
 		MinVersion:     minVersion,
 		CipherSuites:   cipherSuites,
 		GetCertificate: certs.GetCertificate,
 		NextProtos:     []string{"h2", "http/1.1"},
 	}
+	if certs.acme != nil {
+		// Negotiated only by a CA's validation handshake, which offers it
+		// alone.
+		tc.NextProtos = append(tc.NextProtos, acme.ALPNProto)
+	}
+	return tc
 }
 
 // ApplyClientAuth makes tc ask for client certificates as c says: "require"
@@ -71,6 +80,17 @@ func ApplyClientAuth(tc *tls.Config, c config.ClientAuth) error {
 		return fmt.Errorf("client auth: unknown mode %q", c.Mode)
 	}
 	tc.ClientCAs = pool
+	if slices.Contains(tc.NextProtos, acme.ALPNProto) {
+		// A CA's TLS-ALPN-01 validation has no client certificate to show.
+		noAuth := tc.Clone()
+		noAuth.ClientAuth, noAuth.ClientCAs = tls.NoClientCert, nil
+		tc.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if isChallenge(hello) {
+				return noAuth, nil
+			}
+			return nil, nil
+		}
+	}
 	return nil
 }
 
@@ -85,20 +105,22 @@ type certSet struct {
 // file is bad the current set stays.
 type Certificates struct {
 	files []config.CertificateFiles
+	acme  *ACME // nil without server.tls.acme
 	log   *slog.Logger
 	cur   atomic.Pointer[certSet]
 	mu    sync.Mutex // serialises reloads
 }
 
 // NewCertificates loads the key pairs of files; it fails if any is bad.
-func NewCertificates(files []config.CertificateFiles, log *slog.Logger) (*Certificates, error) {
+// acme, if not nil, serves the names it manages that no file names.
+func NewCertificates(files []config.CertificateFiles, acme *ACME, log *slog.Logger) (*Certificates, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if len(files) == 0 {
+	if len(files) == 0 && acme == nil {
 		return nil, errors.New("load certificates: none configured")
 	}
-	c := &Certificates{files: files, log: log}
+	c := &Certificates{files: files, acme: acme, log: log}
 	set, err := loadCertSet(files)
 	if err != nil {
 		return nil, err
@@ -155,20 +177,36 @@ func (c *Certificates) Reload(why string) error {
 	return nil
 }
 
-// GetCertificate picks the certificate for a handshake: the one naming the
-// SNI name, else one with a matching wildcard, else the first.
+// errNoCertificate fails a handshake that no certificate serves: one
+// without SNI (or naming no configured host) when only ACME gives
+// certificates.
+var errNoCertificate = errors.New("no certificate for this server name")
+
+// GetCertificate picks the certificate for a handshake: the file
+// certificate naming the SNI name, else ACME's for a name it manages, else a
+// file certificate with a matching wildcard, else the first file's. A CA's
+// TLS-ALPN-01 validation handshake gets ACME's challenge certificate.
 func (c *Certificates) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if c.acme != nil && isChallenge(hello) {
+		return c.acme.getCertificate(hello)
+	}
 	set := c.cur.Load()
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 	if name != "" {
 		if cert, ok := set.byName[name]; ok {
 			return cert, nil
 		}
+		if c.acme != nil && c.acme.names[name] {
+			return c.acme.getCertificate(hello)
+		}
 		if _, rest, ok := strings.Cut(name, "."); ok {
 			if cert, ok := set.byName["*."+rest]; ok {
 				return cert, nil
 			}
 		}
+	}
+	if set.def == nil {
+		return nil, errNoCertificate
 	}
 	return set.def, nil
 }

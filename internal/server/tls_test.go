@@ -72,7 +72,7 @@ func replace(t *testing.T, path string, data []byte) {
 // startTLS serves h over TLS with the certificates of files.
 func startTLS(t *testing.T, cfg config.Server, files []config.CertificateFiles, log *slog.Logger, h http.Handler) (*Server, *Certificates, string) {
 	t.Helper()
-	certs, err := NewCertificates(files, log)
+	certs, err := NewCertificates(files, nil, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func TestCertificatesReloadBadKeepsOld(t *testing.T) {
 	dir := t.TempDir()
 	files := []config.CertificateFiles{writeCert(t, dir, "a", 1, "a.test")}
 	var logs syncBuf
-	certs, err := NewCertificates(files, slog.New(slog.NewTextHandler(&logs, nil)))
+	certs, err := NewCertificates(files, nil, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +275,7 @@ func TestRedirectHandler(t *testing.T) {
 func TestHTTP2OverTLSKeepsHardening(t *testing.T) {
 	dir := t.TempDir()
 	files := []config.CertificateFiles{writeCert(t, dir, "a", 1, "a.test")}
-	certs, err := NewCertificates(files, nil)
+	certs, err := NewCertificates(files, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
