@@ -55,7 +55,7 @@ var h2specKnownFailures = map[string]string{
 
 // h2specKnownFailuresH2C are known failures on the h2c listener only.
 var h2specKnownFailuresH2C = map[string]string{
-	"http2/3.5/2": "Go serves HTTP/1.1 and h2c prior knowledge on one port and tells them apart by the preface, so an invalid preface is an HTTP/1.1 request (answered 400), not an HTTP/2 connection error",
+	"http2/3.5/2": "Go serves HTTP/1.1 and h2c prior knowledge on one port and tells them apart by the preface, so an invalid preface is read as an HTTP/1.1 request: h2spec wants the connection just closed and first gets an HTTP/1.1 400",
 }
 
 // h2specJob is what the child runs.
