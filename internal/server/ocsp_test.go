@@ -409,8 +409,19 @@ func TestOCSPReloadRestartsStapler(t *testing.T) {
 	rs := pki.startResponder(t, good)
 	dir := t.TempDir()
 	files := []config.CertificateFiles{pki.writeLeaf(t, dir, "leaf", 10, []string{rs.srv.URL}, pki.issuer)}
-	certs, addr := startStapling(t, files, nil, testOCSPOptions(rs.srv.Client()))
+	o := testOCSPOptions(rs.srv.Client())
+	o.MaxRefresh = time.Minute // no refresh during the test: each request is a restart's
+	certs, addr := startStapling(t, files, nil, o)
 	pki.waitStaple(t, addr, 10)
+
+	// The same files again: the still-valid staple is carried over.
+	if err := certs.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	pki.waitStaple(t, addr, 10)
+	if n := rs.hits.Load(); n != 1 {
+		t.Errorf("OCSP requests after reloading the same certificate = %d, want 1", n)
+	}
 
 	pki.writeLeaf(t, dir, "leaf", 11, []string{rs.srv.URL}, pki.issuer)
 	if err := certs.Reload("test"); err != nil {
