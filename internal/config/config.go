@@ -118,10 +118,19 @@ type ServerTLS struct {
 	RedirectListen string `yaml:"redirect_listen"`
 	// ClientAuth asks clients for a certificate (mTLS). Default: none.
 	ClientAuth ClientAuth `yaml:"client_auth"`
+	// OCSPStapling staples an OCSP response, fetched in the background, to
+	// every certificate whose leaf names an OCSP responder and whose chain
+	// holds its issuer. Default true (read it with StaplesOCSP); a
+	// certificate without an OCSP URL costs nothing. Read at start.
+	OCSPStapling *bool `yaml:"ocsp_stapling"`
 }
 
 // Enabled reports whether the listener terminates TLS.
 func (t *ServerTLS) Enabled() bool { return len(t.Certificates) > 0 }
+
+// StaplesOCSP reports whether OCSP stapling is on: OCSPStapling, or true when
+// unset.
+func (t *ServerTLS) StaplesOCSP() bool { return t.OCSPStapling == nil || *t.OCSPStapling }
 
 // Client certificate modes of server.tls.client_auth.mode.
 const (
