@@ -268,9 +268,10 @@ func (s *stapler) run(ctx context.Context) {
 	for {
 		now = s.o.Now()
 		if s.cur != nil && !now.Before(s.cur.nextUpdate) {
-			s.log.Warn("OCSP staple expired; serving without one until a fetch succeeds", "next_update", s.cur.nextUpdate)
+			expired := s.cur.nextUpdate
 			s.cache.set(s.key, nil)
 			s.publish(nil)
+			s.log.Warn("OCSP staple expired; serving without one until a fetch succeeds", "next_update", expired)
 		}
 		if !now.Before(next) {
 			resp, raw, err := s.fetch(ctx)
@@ -285,9 +286,9 @@ func (s *stapler) run(ctx context.Context) {
 				next = now.Add(delay)
 			case resp.Status == ocsp.Revoked:
 				failures = 0
-				s.log.Error("certificate revoked according to its OCSP responder; not stapled: replace it", "revoked_at", resp.RevokedAt, "reason", resp.RevocationReason)
 				s.cache.set(s.key, nil)
 				s.publish(nil)
+				s.log.Error("certificate revoked according to its OCSP responder; not stapled: replace it", "revoked_at", resp.RevokedAt, "reason", resp.RevocationReason)
 				next = now.Add(s.o.MaxRefresh)
 			default:
 				failures = 0
