@@ -401,6 +401,14 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	} else {
 		close(certsDone)
 	}
+	// OCSP stapling runs in the background: handshakes go without a staple
+	// until a Good response arrives.
+	ocspDone := make(chan struct{})
+	if certs != nil && cfg.Server.TLS.StaplesOCSP() {
+		go func() { defer close(ocspDone); certs.StapleOCSP(ctx, server.OCSPOptions{}) }()
+	} else {
+		close(ocspDone)
+	}
 	gw.SetReady(true)
 	startAttrs := []any{"version", version, "config", cfg.Source, "addr", srv.Addr().String(), "tls", certs != nil, "h2c", cfg.Server.H2C}
 	if redirectSrv != nil {
@@ -436,6 +444,7 @@ func runCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 			cancel()
 			<-watchDone
 			<-certsDone
+			<-ocspDone
 			drainDelay(listen.DrainDelay, sigs)
 			sctx, scancel := context.WithTimeout(context.Background(), listen.ShutdownTimeout)
 			h3Done := make(chan error, 1)
@@ -506,7 +515,7 @@ func applyReload(gw *gateway.Gateway, path string, environ []string, why string,
 	if cfg.Server.Listen != running.Listen {
 		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
 	}
-	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || !t.ACME.Equal(r.ACME) || cfg.Server.H2C != running.H2C || cfg.Server.HTTP3 != running.HTTP3 {
+	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || !t.ACME.Equal(r.ACME) || t.StaplesOCSP() != r.StaplesOCSP() || cfg.Server.H2C != running.H2C || cfg.Server.HTTP3 != running.HTTP3 {
 		log.Warn("server.tls, server.h2c or server.http3 changed; the listener keeps its TLS settings until restart (the certificate files themselves are re-read)")
 	}
 	if err := gw.Apply(cfg); err != nil {

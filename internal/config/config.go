@@ -122,6 +122,11 @@ type ServerTLS struct {
 	// ACME obtains and renews certificates from an ACME CA (Let's Encrypt by
 	// default) for the names it lists. Default: off.
 	ACME ACME `yaml:"acme"`
+	// OCSPStapling staples an OCSP response, fetched in the background, to
+	// every certificate whose leaf names an OCSP responder and whose chain
+	// holds its issuer. Default true (read it with StaplesOCSP); a
+	// certificate without an OCSP URL costs nothing. Read at start.
+	OCSPStapling *bool `yaml:"ocsp_stapling"`
 }
 
 // Enabled reports whether the listener terminates TLS.
@@ -158,6 +163,10 @@ type ACME struct {
 	// Default 720h (30 days).
 	RenewBefore time.Duration `yaml:"renew_before"`
 }
+
+// StaplesOCSP reports whether OCSP stapling is on: OCSPStapling, or true when
+// unset.
+func (t *ServerTLS) StaplesOCSP() bool { return t.OCSPStapling == nil || *t.OCSPStapling }
 
 // Client certificate modes of server.tls.client_auth.mode.
 const (

@@ -56,6 +56,15 @@ func TestLoadServerTLS(t *testing.T) {
 	if !c.Server.H2C {
 		t.Error("Load().Server.H2C = false, want true")
 	}
+	if !c.Server.TLS.StaplesOCSP() {
+		t.Error("Load().Server.TLS.StaplesOCSP() = false without ocsp_stapling, want true (the default)")
+	}
+	for _, give := range []bool{false, true} {
+		c := mustLoad(t, fmt.Sprintf("server:\n  tls:\n    certificates:\n      - {cert_file: %q, key_file: %q}\n    ocsp_stapling: %t\n", crt, key, give))
+		if got := c.Server.TLS.StaplesOCSP(); got != give {
+			t.Errorf("Load(ocsp_stapling: %t).Server.TLS.StaplesOCSP() = %t, want %t", give, got, give)
+		}
+	}
 	if plain := mustLoad(t, "server:\n  listen: \":0\"\n"); plain.Server.TLS.Enabled() || plain.Server.H2C {
 		t.Errorf("Load() of a plain config: TLS %+v, h2c %v; want neither", plain.Server.TLS, plain.Server.H2C)
 	}

@@ -98,6 +98,7 @@ func ApplyClientAuth(tc *tls.Config, c config.ClientAuth) error {
 type certSet struct {
 	def    *tls.Certificate
 	byName map[string]*tls.Certificate // lower-case DNS SAN, "*.example.com" for wildcards
+	gen    uint64                      // counts reloads; OCSP staplers publish only into their own
 }
 
 // Certificates holds the key pairs a TLS listener serves and reloads them
@@ -109,6 +110,8 @@ type Certificates struct {
 	log   *slog.Logger
 	cur   atomic.Pointer[certSet]
 	mu    sync.Mutex // serialises reloads
+	// reloaded wakes StapleOCSP after a reload.
+	reloaded chan struct{}
 }
 
 // NewCertificates loads the key pairs of files; it fails if any is bad.
@@ -120,7 +123,7 @@ func NewCertificates(files []config.CertificateFiles, acme *ACME, log *slog.Logg
 	if len(files) == 0 && acme == nil {
 		return nil, errors.New("load certificates: none configured")
 	}
-	c := &Certificates{files: files, acme: acme, log: log}
+	c := &Certificates{files: files, acme: acme, log: log, reloaded: make(chan struct{}, 1)}
 	set, err := loadCertSet(files)
 	if err != nil {
 		return nil, err
@@ -172,7 +175,12 @@ func (c *Certificates) Reload(why string) error {
 		c.log.Error("certificate reload failed; the current certificates stay", "trigger", why, "error", err)
 		return err
 	}
+	set.gen = c.cur.Load().gen + 1
 	c.cur.Store(set)
+	select {
+	case c.reloaded <- struct{}{}:
+	default:
+	}
 	c.log.Info("certificates reloaded", "trigger", why, "count", len(c.files))
 	return nil
 }
