@@ -81,7 +81,9 @@ type instance struct {
 	handleRequest  api.Function
 	handleResponse api.Function
 	base           context.Context // carries the instance; no deadline
+	deadline       deadlineContext // base with the per-call deadline
 	stack          []uint64
+	dead           bool // a deadline passed: close, never reuse
 
 	// initFeatures were enabled by the guest while it initialised: every
 	// request starts with them.
@@ -111,7 +113,10 @@ type instance struct {
 	canon []byte   // scratch for canonical header names
 }
 
-func (i *instance) close() { _ = i.mod.Close(context.Background()) }
+func (i *instance) close() {
+	i.deadline.timer.Stop()
+	_ = i.mod.Close(context.Background())
+}
 
 // begin prepares the instance for a request.
 func (i *instance) begin(w http.ResponseWriter, r *http.Request) {

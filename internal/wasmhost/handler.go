@@ -120,16 +120,52 @@ func boolBit(b bool) uint64 {
 }
 
 // call runs a guest export under the plugin's deadline with parameters a
-// and b (handle_request takes none). The stack is the instance's, so a call
-// allocates no parameter or result slice.
+// and b (handle_request takes none). The stack and the deadline context are
+// the instance's, so a call allocates nothing of ours.
 func (i *instance) call(fn api.Function, a, b uint64) (uint64, error) {
-	ctx, cancel := context.WithTimeout(i.base, i.p.timeout)
-	defer cancel()
 	i.stack[0], i.stack[1] = a, b
-	if err := fn.CallWithStack(ctx, i.stack); err != nil {
+	i.deadline.timer.Reset(i.p.timeout)
+	err := fn.CallWithStack(&i.deadline, i.stack)
+	if !i.deadline.timer.Stop() {
+		// The deadline passed, maybe just as the call returned: wazero may
+		// be closing the module, so it must not serve again.
+		i.dead = true
+		if err == nil {
+			err = sys.NewExitError(sys.ExitCodeDeadlineExceeded)
+		}
+	}
+	if err != nil {
 		return 0, err
 	}
 	return i.stack[0], nil
+}
+
+// deadlineContext is an instance's reusable call context: it carries the
+// instance for the host functions, and its Done channel is closed by the
+// instance's timer when a call overruns. An instance whose deadline passed
+// is never used again, so the channel never needs replacing.
+type deadlineContext struct {
+	context.Context // carries the instance; never done
+	done            chan struct{}
+	timer           *time.Timer
+}
+
+func (c *deadlineContext) init(parent context.Context) {
+	c.Context = parent
+	c.done = make(chan struct{})
+	c.timer = time.AfterFunc(time.Hour, func() { close(c.done) })
+	c.timer.Stop()
+}
+
+func (c *deadlineContext) Done() <-chan struct{} { return c.done }
+
+func (c *deadlineContext) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
 }
 
 func (p *Plugin) observe(d time.Duration, failed bool) {

@@ -352,7 +352,7 @@ func (p *Plugin) acquire() (*instance, error) {
 // the plugin closed.
 func (p *Plugin) release(inst *instance) {
 	p.mu.RLock()
-	if !p.closed {
+	if !p.closed && !inst.dead {
 		select {
 		case p.pool <- inst:
 			p.mu.RUnlock()
@@ -415,14 +415,17 @@ func (a memoryAllocator) Allocate(capacity, _ uint64) experimental.LinearMemory 
 func (p *Plugin) newInstance() (*instance, error) {
 	inst := &instance{p: p, stack: make([]uint64, 2)}
 	inst.base = context.WithValue(context.Background(), instanceKey{}, inst)
+	inst.deadline.init(inst.base)
 	ctx := experimental.WithMemoryAllocator(inst.base, memoryAllocator{limit: p.memLimit})
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	mod, err := p.rt.rt.InstantiateModule(ctx, p.compiled, p.modCfg)
 	if err != nil {
+		inst.deadline.timer.Stop()
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
 	if mod.IsClosed() {
+		inst.deadline.timer.Stop()
 		return nil, errors.New("instantiate: the module exited in its start function; build it as a reactor (Go: -buildmode=c-shared)")
 	}
 	inst.mod = mod

@@ -73,7 +73,13 @@ func guest(tb testing.TB, name string) []byte {
 			g.err = fmt.Errorf("build guest %s: %v\n%s", name, err, msg)
 			return
 		}
-		g.wasm, g.err = os.ReadFile(out)
+		if g.wasm, g.err = os.ReadFile(out); g.err != nil {
+			return
+		}
+		// Compile once and keep it (the runtime's Close releases it): tests
+		// loading the same guest in parallel then share the machine code
+		// instead of each compiling it.
+		_, g.err = testRT.rt.CompileModule(context.Background(), g.wasm)
 	})
 	if g.err != nil {
 		tb.Fatal(g.err)
