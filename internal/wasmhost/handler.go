@@ -82,7 +82,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	inst.prepareRequestBody()
 	inst.afterNext = true
 	inst.status, inst.respWritten = 0, false // an answer begun before next is not sent
-	h.next.ServeHTTP(fw, r)
+	h.serveNext(fw, r, inst)
 	inst.replay.detach()
 
 	start = time.Now()
@@ -110,6 +110,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	inst.end()
 	p.release(inst)
 	p.observe(spent, false)
+}
+
+// serveNext calls next. A next that aborts (http.ErrAbortHandler, as
+// httputil.ReverseProxy does when a write fails) because the response
+// overflowed the buffer is not an abort for the client: it gets a 502.
+func (h *handler) serveNext(w http.ResponseWriter, r *http.Request, inst *instance) {
+	defer func() {
+		if inst.buffering && inst.bw.overflow {
+			if v := recover(); v != nil && v != http.ErrAbortHandler {
+				panic(v)
+			}
+		}
+	}()
+	h.next.ServeHTTP(w, r)
 }
 
 func boolBit(b bool) uint64 {

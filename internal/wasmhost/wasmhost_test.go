@@ -312,6 +312,59 @@ func TestValidatorPlugin(t *testing.T) {
 	}
 }
 
+func TestInspectPlugin(t *testing.T) {
+	t.Parallel()
+	p := load(t, Options{Name: "inspect", Module: guest(t, "inspect")})
+	srv := front(t, p, proxyTo(echoUpstream(t)))
+
+	t.Run("answer", func(t *testing.T) {
+		t.Parallel()
+		req := newRequest(t, http.MethodGet, srv.URL+"/a/b?c=d", "")
+		req.Header.Set("X-Inspect", "answer")
+		req.Header.Add("X-Multi", "one")
+		req.Header.Add("X-Multi", "two")
+		resp, body := do(t, req)
+		var v struct {
+			Method, URI, Protocol string
+			SourceAddr            string `json:"source_addr"`
+			Headers               map[string][]string
+		}
+		if err := json.Unmarshal([]byte(body), &v); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("got %d %q (%v), want 200 and JSON", resp.StatusCode, body, err)
+		}
+		if v.Method != "GET" || v.URI != "/a/b?c=d" || v.Protocol != "HTTP/1.1" || !strings.HasPrefix(v.SourceAddr, "127.0.0.1:") {
+			t.Errorf("guest saw %s %s %s from %s, want GET /a/b?c=d HTTP/1.1 from 127.0.0.1", v.Method, v.URI, v.Protocol, v.SourceAddr)
+		}
+		host := strings.TrimPrefix(srv.URL, "http://")
+		if got := v.Headers["host"]; len(got) != 1 || got[0] != host {
+			t.Errorf("host = %q, want [%s]", got, host)
+		}
+		if got := v.Headers["x-multi"]; len(got) != 2 || got[0] != "one" || got[1] != "two" {
+			t.Errorf("x-multi = %q, want [one two]", got)
+		}
+		if resp.Header.Get("Content-Type") != "application/json" || resp.ContentLength != int64(len(body)) {
+			t.Errorf("Content-Type %q, Content-Length %d, want application/json, %d",
+				resp.Header.Get("Content-Type"), resp.ContentLength, len(body))
+		}
+	})
+	t.Run("upper", func(t *testing.T) {
+		t.Parallel()
+		req := newRequest(t, http.MethodPost, srv.URL+"/up", "make me loud")
+		req.Header.Set("X-Inspect", "upper")
+		_, body := do(t, req)
+		var s seen
+		if err := json.Unmarshal([]byte(body), &s); err != nil {
+			t.Fatalf("upstream answer %q: %v", body, err)
+		}
+		if s.Body != "MAKE ME LOUD" {
+			t.Errorf("upstream body = %q, want MAKE ME LOUD", s.Body)
+		}
+		if got := s.Header["X-Inspected"]; len(got) != 2 || got[0] != "1" || got[1] != "2" {
+			t.Errorf("upstream X-Inspected = %q, want [1 2]", got)
+		}
+	})
+}
+
 func TestRequestBodyOverLimit(t *testing.T) {
 	t.Parallel()
 	obs := &counter{}
@@ -358,6 +411,35 @@ func TestRewriterPlugin(t *testing.T) {
 	}
 	if ct := resp.Header.Get("Content-Type"); ct != "text/plain" {
 		t.Errorf("Content-Type = %q, want text/plain", ct)
+	}
+}
+
+func TestResponseOverBufferLimit(t *testing.T) {
+	t.Parallel()
+	obs := &counter{}
+	p := load(t, Options{Name: "rewriter-small", Module: guest(t, "rewriter"), MaxBodyBytes: 1024, Observer: obs,
+		Config: []byte(`{"from":"world","to":"WebAssembly"}`)})
+	big := strings.Repeat("hello world\n", 1000)
+	tests := []struct {
+		name string
+		next http.Handler
+	}{
+		{"handler", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, big) })},
+		{"aborting handler", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := io.WriteString(w, big); err != nil {
+				panic(http.ErrAbortHandler) // as httputil.ReverseProxy does
+			}
+		})},
+	}
+	for _, tt := range tests {
+		srv := front(t, p, tt.next)
+		resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, ""))
+		if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"bad_gateway"`) {
+			t.Errorf("%s: got %d %s, want 502 bad_gateway", tt.name, resp.StatusCode, body)
+		}
+	}
+	if obs.failed.Load() != 0 {
+		t.Errorf("failed = %d, want 0: the plugin did not fail", obs.failed.Load())
 	}
 }
 

@@ -46,6 +46,7 @@ var HandleRequest = func() (next bool, reqCtx uint32) { return true, 0 }
 // returned next=true.
 var HandleResponse = func(reqCtx uint32, isError bool) {}
 
+//lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport handle_request
 func handleRequest() uint64 {
 	next, reqCtx := HandleRequest()
@@ -56,6 +57,7 @@ func handleRequest() uint64 {
 	return v
 }
 
+//lint:ignore U1000 called by the host through go:wasmexport
 //go:wasmexport handle_response
 func handleResponse(reqCtx uint32, isError uint32) {
 	HandleResponse(reqCtx, isError != 0)
