@@ -395,7 +395,7 @@ func (m *limitedMemory) Reallocate(size uint64) []byte {
 		m.buf = m.buf[:size] // the bytes past len were never handed out: still zero
 		return m.buf
 	}
-	c := min(max(size, uint64(cap(m.buf))*2), m.limit)
+	c := min(max(size, uint64(cap(m.buf))*3/2), m.limit) // amortise the copies, modestly
 	b := make([]byte, size, c)
 	copy(b, m.buf)
 	m.buf = b
