@@ -73,15 +73,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// A status or body the guest set before passing the request on is where
+	// the response starts, as in the reference host: next's status replaces
+	// the guest's, next's body follows the guest's.
 	fw := w
-	if inst.features&featureBufferResponse != 0 {
+	switch {
+	case inst.features&featureBufferResponse != 0:
 		inst.bw.reset(w, p.maxBody)
+		inst.bw.status = inst.status
+		if inst.respWritten {
+			inst.bw.body = append(inst.bw.body, inst.respOut...)
+		}
 		inst.buffering = true
 		fw = &inst.bw
+	case inst.status != 0 || inst.respWritten:
+		w.WriteHeader(inst.statusCode())
+		if len(inst.respOut) > 0 {
+			_, _ = w.Write(inst.respOut)
+		}
+		fw = startedWriter{w}
 	}
+	inst.status, inst.respWritten = 0, false // the first write after next replaces the body
 	inst.prepareRequestBody()
 	inst.afterNext = true
-	inst.status, inst.respWritten = 0, false // an answer begun before next is not sent
 	h.serveNext(fw, r, inst)
 	inst.replay.detach()
 
@@ -364,12 +378,13 @@ func (b *replayBody) Close() error { return nil } // the server closes the clien
 // leaves the real header as it was for the error answer. It has no Unwrap on
 // purpose: a flush or hijack through it would bypass the buffer.
 type bufferedWriter struct {
-	w        http.ResponseWriter
-	header   http.Header
-	status   int
-	body     []byte
-	max      int
-	overflow bool
+	w           http.ResponseWriter
+	header      http.Header
+	status      int // the guest's (set before next), then next's
+	wroteHeader bool
+	body        []byte
+	max         int
+	overflow    bool
 }
 
 func (b *bufferedWriter) reset(w http.ResponseWriter, maxBody int) {
@@ -381,7 +396,7 @@ func (b *bufferedWriter) reset(w http.ResponseWriter, maxBody int) {
 	for k, v := range w.Header() {
 		b.header[k] = v[:len(v):len(v)] // an append by next must not write into the caller's slice
 	}
-	b.status, b.body, b.max, b.overflow = 0, b.body[:0], maxBody, false
+	b.status, b.wroteHeader, b.body, b.max, b.overflow = 0, false, b.body[:0], maxBody, false
 }
 
 func (b *bufferedWriter) release() { b.w = nil }
@@ -389,14 +404,17 @@ func (b *bufferedWriter) release() { b.w = nil }
 func (b *bufferedWriter) Header() http.Header { return b.header }
 
 func (b *bufferedWriter) WriteHeader(status int) {
-	if b.status == 0 && status >= 200 { // 1xx are dropped: the real answer is later
-		b.status = status
+	if !b.wroteHeader && status >= 200 { // 1xx are dropped: the real answer is later
+		b.status, b.wroteHeader = status, true
 	}
 }
 
 func (b *bufferedWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
+	if !b.wroteHeader {
+		b.wroteHeader = true
+		if b.status == 0 {
+			b.status = http.StatusOK
+		}
 	}
 	if b.overflow || len(b.body)+len(p) > b.max {
 		b.overflow = true
@@ -408,3 +426,12 @@ func (b *bufferedWriter) Write(p []byte) (int, error) {
 
 // Flush is a no-op: the response goes out after handle_response.
 func (b *bufferedWriter) Flush() {}
+
+// startedWriter is next's writer when the guest already sent the status
+// (and maybe some body) without buffer_response: next's WriteHeader would
+// be superfluous.
+type startedWriter struct{ http.ResponseWriter }
+
+func (w startedWriter) WriteHeader(int) {}
+
+func (w startedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -365,6 +365,22 @@ func TestInspectPlugin(t *testing.T) {
 	})
 }
 
+func TestResponseStartedBeforeNext(t *testing.T) {
+	t.Parallel()
+	p := load(t, Options{Name: "inspect-early", Module: guest(t, "inspect")})
+	srv := front(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "from the upstream\n")
+	}))
+	for _, mode := range []string{"early", "early-buffered"} {
+		req := newRequest(t, http.MethodGet, srv.URL, "")
+		req.Header.Set("X-Inspect", mode)
+		resp, body := do(t, req)
+		if want := "from the guest\nfrom the upstream\n"; resp.StatusCode != 203 || body != want {
+			t.Errorf("%s: got %d %q, want 203 %q", mode, resp.StatusCode, body, want)
+		}
+	}
+}
+
 func TestRequestBodyOverLimit(t *testing.T) {
 	t.Parallel()
 	obs := &counter{}

@@ -8,6 +8,10 @@
 //	        the host gives them, lower-case)
 //	upper   replaces the request body with its upper-case copy and adds
 //	        two values of X-Inspected before passing the request on
+//	early   sets status 203 and writes a first line of the response body,
+//	        then passes the request on: the upstream's body follows it
+//	early-buffered
+//	        the same with buffer_response
 //
 // Anything else passes the request on untouched.
 package main
@@ -48,6 +52,12 @@ func handleRequest() (bool, uint32) {
 		abi.SetHeader(abi.HeaderResponse, "Content-Type", "application/json")
 		abi.WriteBody(abi.BodyResponse, body)
 		return false, 0 // status left at its default, 200
+	case "early-buffered":
+		abi.EnableFeatures(abi.FeatureBufferResponse)
+		fallthrough
+	case "early":
+		abi.SetStatusCode(203)
+		abi.WriteBody(abi.BodyResponse, []byte("from the guest\n"))
 	case "upper":
 		body, _ := abi.ReadBody(abi.BodyRequest, 1<<20)
 		abi.WriteBody(abi.BodyRequest, bytes.ToUpper(body))
