@@ -84,6 +84,7 @@ type instance struct {
 	deadline       deadlineContext // base with the per-call deadline
 	stack          []uint64
 	dead           bool // a deadline passed: close, never reuse
+	counted        bool // in p.live
 
 	// initFeatures were enabled by the guest while it initialised: every
 	// request starts with them.
@@ -116,6 +117,10 @@ type instance struct {
 func (i *instance) close() {
 	i.deadline.timer.Stop()
 	_ = i.mod.Close(context.Background())
+	if i.counted {
+		i.counted = false
+		i.p.live.Add(-1)
+	}
 }
 
 // begin prepares the instance for a request.

@@ -211,6 +211,8 @@ func (p *Plugin) fail(w http.ResponseWriter, r *http.Request, phase string, err 
 	reason := "trap"
 	var exit *sys.ExitError
 	switch {
+	case errors.Is(err, ErrBusy):
+		status, code, failed, reason = http.StatusServiceUnavailable, httperr.CodePluginBusy, false, "busy"
 	case errors.Is(err, ErrBodyTooLarge), errors.As(err, &maxErr):
 		status, code, failed, reason = http.StatusRequestEntityTooLarge, httperr.CodeRequestTooLarge, false, "body_too_large"
 	case errors.As(err, &bodyErr):

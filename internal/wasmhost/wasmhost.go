@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -48,6 +49,12 @@ const (
 	// and _initialize when an instance is made). It does not include the
 	// time spent in the next handler.
 	DefaultTimeout = time.Second
+	// DefaultMaxInstances bounds the instances of one plugin alive at once
+	// (busy or idle). A request holds its instance until handle_response
+	// returns, through the upstream's answer (a whole SSE stream), so this
+	// is the plugin's concurrency; at about 3 MiB per Go guest it bounds
+	// memory near 3 GiB.
+	DefaultMaxInstances = 1024
 	// DefaultMaxBodyBytes is the most the host buffers of one body for a
 	// guest: a request body read with buffer_request, a response body
 	// buffered with buffer_response, or a body the guest writes.
@@ -88,6 +95,10 @@ type Options struct {
 	// PoolSize is the most idle instances kept for reuse; more are made on
 	// demand under load and closed after use. Default GOMAXPROCS.
 	PoolSize int
+	// MaxInstances is the most instances alive at once; a request that
+	// finds them all busy is answered 503 plugin_busy at once rather than
+	// queued. Default DefaultMaxInstances (1024).
+	MaxInstances int
 	// MaxBodyBytes caps every body the host buffers for the guest. Default
 	// DefaultMaxBodyBytes (1 MiB).
 	MaxBodyBytes int
@@ -147,6 +158,8 @@ type Plugin struct {
 	memLimit uint64 // bytes
 	timeout  time.Duration
 	maxBody  int
+	maxLive  int64
+	live     atomic.Int64 // instances made and not yet closed
 	log      *slog.Logger
 	obs      Observer
 
@@ -171,6 +184,10 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 	if o.PoolSize <= 0 {
 		o.PoolSize = runtime.GOMAXPROCS(0)
 	}
+	if o.MaxInstances <= 0 {
+		o.MaxInstances = DefaultMaxInstances
+	}
+	o.PoolSize = min(o.PoolSize, o.MaxInstances)
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -203,6 +220,7 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 		memLimit: uint64(o.MemoryLimitPages) * 65536,
 		timeout:  o.Timeout,
 		maxBody:  o.MaxBodyBytes,
+		maxLive:  int64(o.MaxInstances),
 		log:      log,
 		obs:      o.Observer,
 		pool:     make(chan *instance, o.PoolSize),
@@ -223,6 +241,8 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 		_ = compiled.Close(ctx)
 		return nil, fmt.Errorf("load wasm plugin %q: %w", o.Name, err)
 	}
+	p.live.Add(1)
+	inst.counted = true
 	p.pool <- inst
 	return p, nil
 }
@@ -332,6 +352,10 @@ func (p *Plugin) Close(ctx context.Context) error {
 // ErrClosed is the reason a request through a closed plugin fails.
 var ErrClosed = errors.New("wasm plugin closed")
 
+// ErrBusy is the reason a request is answered 503: the plugin has
+// Options.MaxInstances instances, all busy.
+var ErrBusy = errors.New("wasm plugin has no free instance")
+
 // acquire takes an idle instance or makes one.
 func (p *Plugin) acquire() (*instance, error) {
 	select {
@@ -345,7 +369,17 @@ func (p *Plugin) acquire() (*instance, error) {
 	if closed {
 		return nil, ErrClosed
 	}
-	return p.newInstance()
+	if p.live.Add(1) > p.maxLive {
+		p.live.Add(-1)
+		return nil, ErrBusy
+	}
+	inst, err := p.newInstance()
+	if err != nil {
+		p.live.Add(-1)
+		return nil, err
+	}
+	inst.counted = true
+	return inst, nil
 }
 
 // release pools a healthy instance, or closes it when the pool is full or
