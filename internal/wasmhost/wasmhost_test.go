@@ -705,72 +705,72 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-// moduleImporting is a minimal valid module that exports handle_request,
-// handle_response and memory and imports module.name as () -> ().
+// moduleImporting is a minimal valid module that exports handle_request
+// (returning 1: next), handle_response and memory, and imports module.name
+// as () -> ().
 func moduleImporting(module, name string) []byte {
+	return handMadeModule(module, name, []byte{0x42, 1}) // i64.const 1
+}
+
+// handMadeModule builds a module exporting handle_request, whose body is
+// code (it must leave an i64), handle_response and a one-page memory, and
+// importing module.name as () -> () unless module is "".
+func handMadeModule(module, name string, code []byte) []byte {
 	str := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 	section := func(id byte, body []byte) []byte { return append([]byte{id, byte(len(body))}, body...) }
-	var imp []byte
-	imp = append(imp, 1)
-	imp = append(imp, str(module)...)
-	imp = append(imp, str(name)...)
-	imp = append(imp, 0x00, 0x00) // func, type 0
-	var exp []byte
-	exp = append(exp, 3)
-	exp = append(exp, str("handle_request")...)
-	exp = append(exp, 0x00, 0x01) // func 1 (0 is the import)
-	exp = append(exp, str("handle_response")...)
-	exp = append(exp, 0x00, 0x02)
-	exp = append(exp, str("memory")...)
-	exp = append(exp, 0x02, 0x00)
+	first := byte(0) // index of the first defined function
 	m := []byte("\x00asm\x01\x00\x00\x00")
 	m = append(m, section(1, []byte{3, // types
 		0x60, 0, 0, // () -> ()
 		0x60, 0, 1, 0x7e, // () -> i64
 		0x60, 2, 0x7f, 0x7f, 0, // (i32, i32) -> ()
 	})...)
-	m = append(m, section(2, imp)...)
+	if module != "" {
+		imp := []byte{1}
+		imp = append(imp, str(module)...)
+		imp = append(imp, str(name)...)
+		imp = append(imp, 0x00, 0x00) // func, type 0
+		m = append(m, section(2, imp)...)
+		first = 1
+	}
 	m = append(m, section(3, []byte{2, 1, 2})...)    // functions of types 1 and 2
 	m = append(m, section(5, []byte{1, 0x00, 1})...) // one memory, min 1 page
-	m = append(m, section(7, exp)...)                // exports
-	m = append(m, section(10, []byte{2,
-		4, 0, 0x42, 1, 0x0b, // i64.const 1
-		2, 0, 0x0b,
-	})...)
-	return m
+	exp := []byte{3}
+	exp = append(exp, str("handle_request")...)
+	exp = append(exp, 0x00, first)
+	exp = append(exp, str("handle_response")...)
+	exp = append(exp, 0x00, first+1)
+	exp = append(exp, str("memory")...)
+	exp = append(exp, 0x02, 0x00)
+	m = append(m, section(7, exp)...)
+	body := append(append([]byte{0}, code...), 0x0b) // no locals, code, end
+	codeSec := []byte{2, byte(len(body))}
+	codeSec = append(codeSec, body...)
+	codeSec = append(codeSec, 2, 0, 0x0b)
+	return append(m, section(10, codeSec)...)
 }
 
-func TestMaxInstances(t *testing.T) {
+func TestUnreachableTrap(t *testing.T) {
 	t.Parallel()
-	p := load(t, Options{Name: "busy", Module: guest(t, "empty"), MaxInstances: 2})
-	arrived, release := make(chan struct{}), make(chan struct{})
+	obs := &counter{}
+	logs := &records{}
+	p := load(t, Options{Name: "unreachable", Module: handMadeModule("", "", []byte{0x00}), Observer: obs, Log: slog.New(logs)})
 	srv := front(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/hold" {
-			arrived <- struct{}{}
-			<-release
-		}
-		_, _ = io.WriteString(w, "ok")
+		t.Error("next called after a trap")
 	}))
-	var wg sync.WaitGroup
-	for range 2 { // each holds an instance until its upstream answers
-		wg.Go(func() {
-			if resp, _ := do(t, newRequest(t, http.MethodGet, srv.URL+"/hold", "")); resp.StatusCode != http.StatusOK {
-				t.Errorf("held request: status = %d, want 200", resp.StatusCode)
-			}
-		})
-		<-arrived
+	for range 3 { // each request a fresh instance, each failing alone
+		resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, ""))
+		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, `"internal_error"`) {
+			t.Errorf("got %d %s, want 500 internal_error", resp.StatusCode, body)
+		}
 	}
-	resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, ""))
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"plugin_busy"`) {
-		t.Errorf("third request: got %d %s, want 503 plugin_busy", resp.StatusCode, body)
+	if obs.failed.Load() != 3 {
+		t.Errorf("failed = %d, want 3", obs.failed.Load())
 	}
-	close(release)
-	wg.Wait()
-	if resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, "")); resp.StatusCode != http.StatusOK || body != "ok" {
-		t.Errorf("after release: got %d %q, want 200 ok", resp.StatusCode, body)
-	}
-	if got := p.live.Load(); got > 2 {
-		t.Errorf("live instances = %d, want at most 2", got)
+	for _, m := range logs.all() {
+		if strings.HasPrefix(m, "wasm plugin failed") && !strings.Contains(m, "reason=trap") {
+			t.Errorf("log %q, want reason=trap", m)
+		}
 	}
 }
 
