@@ -774,6 +774,40 @@ func TestUnreachableTrap(t *testing.T) {
 	}
 }
 
+func TestMaxInstances(t *testing.T) {
+	t.Parallel()
+	p := load(t, Options{Name: "busy", Module: guest(t, "empty"), MaxInstances: 2})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv := front(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			arrived <- struct{}{}
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	var wg sync.WaitGroup
+	for range 2 { // each holds an instance until its upstream answers
+		wg.Go(func() {
+			if resp, _ := do(t, newRequest(t, http.MethodGet, srv.URL+"/hold", "")); resp.StatusCode != http.StatusOK {
+				t.Errorf("held request: status = %d, want 200", resp.StatusCode)
+			}
+		})
+		<-arrived
+	}
+	resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, ""))
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `"plugin_busy"`) {
+		t.Errorf("third request: got %d %s, want 503 plugin_busy", resp.StatusCode, body)
+	}
+	close(release)
+	wg.Wait()
+	if resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, "")); resp.StatusCode != http.StatusOK || body != "ok" {
+		t.Errorf("after release: got %d %q, want 200 ok", resp.StatusCode, body)
+	}
+	if got := p.live.Load(); got > 2 {
+		t.Errorf("live instances = %d, want at most 2", got)
+	}
+}
+
 func TestPluginCloseThenServe(t *testing.T) {
 	t.Parallel()
 	p, err := testRT.Load(context.Background(), Options{Name: "closing", Module: guest(t, "empty")})
