@@ -23,6 +23,9 @@ const (
 	// CodeClientCertRequired answers 403 on a route with require_client_cert
 	// to a request without a verified client certificate.
 	CodeClientCertRequired = "client_certificate_required"
+	// CodePluginBusy answers 503 when a WebAssembly plugin has as many
+	// instances busy as it may have (wasmhost Options.MaxInstances).
+	CodePluginBusy = "plugin_busy"
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the client.
