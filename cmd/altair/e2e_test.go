@@ -45,6 +45,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if guestsDir != "" {
+		os.RemoveAll(guestsDir)
+	}
 	os.Exit(code)
 }
 

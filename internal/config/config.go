@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // Config is the whole gateway configuration after defaults, the YAML file and the
@@ -628,12 +630,31 @@ type Route struct {
 	// WebSocket limits the route's upgraded connections (WebSocket or any
 	// other protocol switched to with Upgrade).
 	WebSocket WebSocket `yaml:"websocket"`
+	// Plugins are the route's plugin middlewares, in order: the first sees
+	// the request first and the response last. They run after the edge
+	// checks, CORS, authentication, rate limits, compression and the body
+	// limit, and before the response cache. At most MaxRoutePlugins.
+	Plugins []PluginUse `yaml:"plugins"`
 	// Upstream names an entry of Config.Upstreams. Exactly one of Upstream and
 	// Backends is set.
 	Upstream string `yaml:"upstream"`
 	// Backends is a shorthand for a pool of its own with default settings, named
 	// after the route.
 	Backends []Backend `yaml:"backends"`
+}
+
+// MaxRoutePlugins bounds a route's plugins list.
+const MaxRoutePlugins = 16
+
+// PluginUse is one entry of a route's plugins list: a plugin the binary has
+// (compiled in, or the built-in "wasm" that loads a WebAssembly module) and
+// its configuration, which the plugin decodes itself.
+type PluginUse struct {
+	// Name is the plugin's name. Required.
+	Name string `yaml:"name"`
+	// Config is the plugin's configuration, as written (after ${VAR}
+	// expansion). Default: none.
+	Config yaml.Node `yaml:"config"`
 }
 
 // WebSocket limits a route's upgraded connections.

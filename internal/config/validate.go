@@ -10,6 +10,8 @@ import (
 	"path"
 	"slices"
 	"strconv"
+
+	"go.yaml.in/yaml/v3"
 	"strings"
 	"time"
 )
@@ -21,7 +23,7 @@ func logFormats() []string { return []string{"json", "text"} }
 
 // LogSubsystems names the subsystems whose level log.levels can set.
 func LogSubsystems() []string {
-	return []string{"gateway", "router", "proxy", "circuit", "config", "admin", "auth", "ddos", "tracer", "cache", "cluster"}
+	return []string{"gateway", "router", "proxy", "circuit", "config", "admin", "auth", "ddos", "tracer", "cache", "cluster", "plugin"}
 }
 func algorithms() []string { return []string{"round-robin", "least-conn", "ip-hash", "weighted"} }
 func checkTypes() []string { return []string{"http", "tcp", "grpc"} }
@@ -234,6 +236,21 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 		}
 	}
 
+	if len(r.Plugins) > MaxRoutePlugins {
+		v.add(P("plugins"), "has %d plugins; at most %d", len(r.Plugins), MaxRoutePlugins)
+	}
+	for j, pu := range r.Plugins {
+		at := P("plugins[" + strconv.Itoa(j) + "]")
+		switch {
+		case pu.Name == "":
+			v.add(at+".name", "is required")
+		case !validPluginName(pu.Name):
+			v.add(at+".name", "%q: want lower-case letters, digits, '-', '_' or '.'", pu.Name)
+		}
+		if k := pu.Config.Kind; k != 0 && k != yaml.MappingNode && !(k == yaml.ScalarNode && pu.Config.Tag == "!!null") {
+			v.add(at+".config", "must be a mapping")
+		}
+	}
 	if r.RequireClientCert && !c.Server.TLS.ClientAuth.Enabled() {
 		v.add(P("require_client_cert"), "needs server.tls.client_auth: the listener must ask for client certificates")
 	}
@@ -789,3 +806,7 @@ func (v *validator) cache(c *Config) {
 		}
 	}
 }
+
+// validPluginName reports whether s is a plugin name: [a-z0-9][a-z0-9_.-]*,
+// at most 64 bytes (as pluginapi.ValidName, which config cannot import).
+func validPluginName(s string) bool { return len(s) <= 64 && validName(s) }

@@ -8,10 +8,15 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/observe"
+	"github.com/altair-gateway/altair/internal/pluginapi"
+	"github.com/altair-gateway/altair/internal/wasmhost"
 )
 
 // discardWriter is a ResponseWriter that keeps nothing, so the benchmark
@@ -60,7 +65,38 @@ func BenchmarkGatewayProxyObserved(b *testing.B) {
 	}
 }
 
-func benchProxy(b *testing.B, o Options) {
+func benchProxy(b *testing.B, o Options) { benchProxyRoute(b, o, "") }
+
+// BenchmarkGatewayPlugins is BenchmarkGatewayProxy with one plugin on the
+// route that passes every request on untouched: none (the baseline), a
+// compiled-in Go plugin, and the http-wasm guest examples/plugins/wasm/empty
+// (built here with GOOS=wasip1) run by the built-in wasm plugin.
+func BenchmarkGatewayPlugins(b *testing.B) {
+	empty := pluginapi.Factory{Name: "empty", New: func(pluginapi.Config) (pluginapi.Middleware, error) {
+		return func(next http.Handler) http.Handler { return next }, nil
+	}}
+	rt := wasmhost.NewRuntime(context.Background())
+	defer rt.Close(context.Background()) //nolint:errcheck // benchmark teardown
+	reg, err := pluginapi.NewRegistry(empty, wasmhost.Factory(rt))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("none", func(b *testing.B) { benchProxyRoute(b, Options{Plugins: reg}, "") })
+	b.Run("go-empty", func(b *testing.B) {
+		benchProxyRoute(b, Options{Plugins: reg}, "    plugins: [{name: empty}]\n")
+	})
+	b.Run("wasm-empty", func(b *testing.B) {
+		mod := filepath.Join(b.TempDir(), "empty.wasm")
+		build := exec.Command("go", "build", "-buildmode=c-shared", "-o", mod, "../../examples/plugins/wasm/empty")
+		build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := build.CombinedOutput(); err != nil {
+			b.Fatalf("build the empty guest: %v\n%s", err, out)
+		}
+		benchProxyRoute(b, Options{Plugins: reg}, fmt.Sprintf("    plugins: [{name: wasm, config: {path: %q}}]\n", mod))
+	})
+}
+
+func benchProxyRoute(b *testing.B, o Options, routeExtra string) {
 	body := bytes.Repeat([]byte("x"), 1024)
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -79,7 +115,7 @@ routes:
     match: { prefix: /api }
     strip_prefix: true
     backends: [ { url: %q } ]
-`, backend.URL))); err != nil {
+`, backend.URL)+routeExtra)); err != nil {
 		b.Fatal(err)
 	}
 	req := httptest.NewRequest("GET", "/api/items/1", nil)

@@ -21,6 +21,7 @@ import (
 	"github.com/altair-gateway/altair/internal/edge"
 	"github.com/altair-gateway/altair/internal/middleware"
 	"github.com/altair-gateway/altair/internal/observe"
+	"github.com/altair-gateway/altair/internal/pluginapi"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/stats"
 	"github.com/altair-gateway/altair/internal/upstream"
@@ -94,6 +95,8 @@ type buildDeps struct {
 	// config that caches (validate, explain) makes one for this graph.
 	cache   *cache.Cache
 	monitor *monitor.Monitor // nil: no monitor page (validate, explain)
+	// plugins are the plugins routes can list; nil: none.
+	plugins *pluginapi.Registry
 	// adminOnMain: the admin API is served on the main listener (admin.listen
 	// was empty at start; the listener layout does not change on reload).
 	adminOnMain bool
@@ -218,6 +221,8 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		rt.tracer = d.tracer
 		rt.compressor = g.compressor
 		rt.cache = g.cache
+		rt.plugins = pluginDeps{registry: d.plugins, metrics: d.metrics, dir: pluginDir(cfg),
+			log: observe.Subsystem(logger, observe.SubsystemPlugin)}
 		if authn != nil {
 			problems = append(problems, rt.buildChain(cfg, i, authn, limiter)...)
 		}
@@ -315,6 +320,9 @@ func (g *graph) start(ctx context.Context) {
 func (g *graph) close() {
 	for _, p := range g.pools {
 		p.Close()
+	}
+	for _, rt := range g.routes {
+		closeUses(rt.pluginUses)
 	}
 	if g.ownCache != nil {
 		_ = g.ownCache.Close()

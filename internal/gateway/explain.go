@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/pluginapi"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/upstream"
 )
@@ -33,9 +34,9 @@ type Explanation struct {
 }
 
 // Explain builds cfg's graph without starting it and reports how r would be
-// handled.
-func Explain(cfg *config.Config, r *http.Request) (*Explanation, error) {
-	gr, err := build(cfg, detachedDeps())
+// handled; plugins are those the binary has (nil: none).
+func Explain(cfg *config.Config, r *http.Request, plugins *pluginapi.Registry) (*Explanation, error) {
+	gr, err := build(cfg, detachedDeps(plugins))
 	if err != nil {
 		return nil, err
 	}

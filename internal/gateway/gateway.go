@@ -29,6 +29,7 @@ import (
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/middleware"
 	"github.com/altair-gateway/altair/internal/observe"
+	"github.com/altair-gateway/altair/internal/pluginapi"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/upstream"
 )
@@ -51,6 +52,9 @@ type Options struct {
 	LogFormat string
 	// Tracer makes request and upstream spans; nil: tracing off.
 	Tracer *observe.Tracer
+	// Plugins are the plugins routes can list (built-in and compiled in);
+	// nil: none.
+	Plugins *pluginapi.Registry
 	// Cluster is the Redis that replicas share rate limits, DDoS counts and
 	// blocks, run-time list entries and (cache.store) the response cache
 	// through; nil: everything local. New registers with it, so Start it
@@ -67,6 +71,7 @@ type Gateway struct {
 	now      func() time.Time
 	started  time.Time
 	registry *upstream.Registry
+	plugins  *pluginapi.Registry
 
 	adminListen string
 
@@ -137,6 +142,7 @@ func New(o Options) *Gateway {
 		now:         o.Now,
 		started:     o.Now(),
 		registry:    upstream.NewRegistry(),
+		plugins:     o.Plugins,
 		adminListen: o.AdminListen,
 		ctx:         ctx,
 		cancel:      cancel,
@@ -206,6 +212,7 @@ func (g *Gateway) Apply(cfg *config.Config) error {
 		metrics:  g.metrics,
 		tracer:   g.tracer,
 		monitor:  g.monitor,
+		plugins:  g.plugins,
 
 		adminOnMain: g.adminListen == "",
 	})
@@ -484,11 +491,12 @@ func (g *Gateway) pruneCounters(gr *graph) {
 
 // Check builds the graph for cfg without starting anything, so every problem
 // a running gateway would hit at Apply is reported up front (altair validate).
-func Check(cfg *config.Config) error {
+// plugins are those the binary has (nil: none).
+func Check(cfg *config.Config, plugins *pluginapi.Registry) error {
 	if ps := redisProblems(cfg); len(ps) > 0 {
 		return ps
 	}
-	gr, err := build(cfg, detachedDeps())
+	gr, err := build(cfg, detachedDeps(plugins))
 	if err != nil {
 		return err
 	}
@@ -498,8 +506,9 @@ func Check(cfg *config.Config) error {
 
 // detachedDeps build a graph that will not serve (validate, explain): fresh
 // state, no logging.
-func detachedDeps() buildDeps {
+func detachedDeps(plugins *pluginapi.Registry) buildDeps {
 	return buildDeps{
+		plugins:  plugins,
 		log:      slog.DiscardHandler,
 		registry: upstream.NewRegistry(),
 		now:      time.Now,

@@ -68,11 +68,14 @@ type metrics struct {
 	reloads          *prometheus.CounterVec   // result
 	cacheHits        prometheus.Counter
 	cacheMisses      prometheus.Counter
-	cacheRequests    *prometheus.CounterVec // route, result
-	cacheStoreErrors *prometheus.CounterVec // op
-	websockets       *prometheus.GaugeVec   // route
-	handler          http.Handler           // promhttp over reg
-	discard          prometheus.Counter     // unregistered, for routes a reload removed
+	cacheRequests    *prometheus.CounterVec   // route, result
+	cacheStoreErrors *prometheus.CounterVec   // op
+	websockets       *prometheus.GaugeVec     // route
+	pluginRequests   *prometheus.CounterVec   // route, plugin
+	pluginErrors     *prometheus.CounterVec   // route, plugin
+	pluginDuration   *prometheus.HistogramVec // route, plugin
+	handler          http.Handler             // promhttp over reg
+	discard          prometheus.Counter       // unregistered, for routes a reload removed
 
 	backendsMu sync.Mutex
 	backends   map[string]bool // backend labels with series
@@ -143,6 +146,19 @@ func newMetrics(g *Gateway) *metrics {
 			Name: "websocket_connections",
 			Help: "Open upgraded (WebSocket) connections by route.",
 		}, []string{"route"}),
+		pluginRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plugin_invocations_total",
+			Help: "Requests that passed through a plugin, by route and plugin.",
+		}, []string{"route", "plugin"}),
+		pluginErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plugin_errors_total",
+			Help: "Plugin failures answered with 500: a panic, a WebAssembly trap, a guest over its deadline.",
+		}, []string{"route", "plugin"}),
+		pluginDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "plugin_duration_seconds",
+			Help:    "Time spent in a plugin per request, the rest of the chain (the backend included) left out.",
+			Buckets: pluginBuckets,
+		}, []string{"route", "plugin"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "altair_build_info",
@@ -155,6 +171,7 @@ func newMetrics(g *Gateway) *metrics {
 		m.requests, m.duration, m.connections, m.breakerTrips, m.upstreamTime,
 		m.upstreamErrors, m.retries, m.rateLimited, m.reloads, m.cacheHits, buildInfo,
 		m.cacheMisses, m.cacheRequests, m.cacheStoreErrors, m.websockets,
+		m.pluginRequests, m.pluginErrors, m.pluginDuration,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "blocked_ips_total",
 			Help: "Client IPs blocked by DDoS protection since start.",
@@ -231,7 +248,29 @@ func (m *metrics) forget(route string) {
 	m.rateLimited.DeletePartialMatch(l)
 	m.cacheRequests.DeletePartialMatch(l)
 	m.websockets.DeletePartialMatch(l)
+	m.pluginRequests.DeletePartialMatch(l)
+	m.pluginErrors.DeletePartialMatch(l)
+	m.pluginDuration.DeletePartialMatch(l)
 }
+
+// pluginBuckets suit a middleware's own time: from a Go plugin's
+// microseconds to a slow WebAssembly guest's tens of milliseconds.
+var pluginBuckets = []float64{.000005, .00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1}
+
+// plugin returns the counters and the duration observer of one plugin on one
+// route; unregistered ones when m is nil (validate, explain).
+func (m *metrics) plugin(route, name string) (requests, errors prometheus.Counter, duration prometheus.Observer) {
+	if m == nil {
+		return discardCounter, discardCounter, discardObserver
+	}
+	return m.pluginRequests.WithLabelValues(route, name), m.pluginErrors.WithLabelValues(route, name),
+		m.pluginDuration.WithLabelValues(route, name)
+}
+
+var (
+	discardCounter  = prometheus.NewCounter(prometheus.CounterOpts{Name: "discarded"})
+	discardObserver = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "discarded"})
+)
 
 // route returns the request metrics of one route name, with the duration
 // observers resolved now so the request path resolves nothing.

@@ -124,7 +124,7 @@ func TestGatewayWithoutRedis(t *testing.T) {
 func TestCheckRedisCAFile(t *testing.T) {
 	t.Parallel()
 	cfg := load(t, "redis:\n  addrs: [\"127.0.0.1:6379\"]\n  tls:\n    enabled: true\n    ca_file: /nonexistent/ca.pem\n")
-	err := Check(cfg)
+	err := Check(cfg, nil)
 	if err == nil || !strings.Contains(err.Error(), "redis.tls.ca_file") {
 		t.Fatalf("Check with a missing Redis CA file = %v, want a problem at redis.tls.ca_file", err)
 	}

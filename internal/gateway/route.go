@@ -31,7 +31,7 @@ type route struct {
 	cfg      *config.Route
 	pool     *upstream.Pool
 	handler  http.Handler                // the pool's proxy for this route
-	chain    http.Handler                // CORS → auth → rate limit → body limit → proxy step
+	chain    http.Handler                // CORS → auth → rate limit → body limit → plugins → cache → proxy step
 	steps    []string                    // names of the chain's steps, for explain
 	security *middleware.SecurityHeaders // nil: the global set applies unchanged
 	rewrite  *template                   // nil: no rewrite
@@ -44,6 +44,8 @@ type route struct {
 	tracer           *observe.Tracer
 	compressor       *compress.Compressor // the graph's default; set before buildChain
 	cache            *cache.Cache         // the graph's; nil when no route caches
+	plugins          pluginDeps           // set before buildChain
+	pluginUses       []*pluginUse         // the route's plugins, for their closers
 }
 
 // routeCounters are a route's request counters; they survive reloads for routes
@@ -118,6 +120,12 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 	var h http.Handler = http.HandlerFunc(rt.proxy)
 	var steps []string
 	h, caches := rt.routeCache(cfg, h, &steps)
+	h, uses, psteps, perr := rt.buildPlugins(cfg, i, rt.plugins, h)
+	problems = append(problems, perr...)
+	rt.pluginUses = uses
+	for j := len(psteps) - 1; j >= 0; j-- {
+		steps = append(steps, psteps[j])
+	}
 	if rc.MaxBodyBytes > 0 {
 		h = middleware.BodyLimit(rc.MaxBodyBytes)(h)
 		steps = append(steps, fmt.Sprintf("body-limit(%d)", rc.MaxBodyBytes))

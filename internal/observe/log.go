@@ -21,6 +21,7 @@ const (
 	SubsystemDDoS    = "ddos" // the edge guard: lists, blocks, limits
 	SubsystemCache   = "cache"
 	SubsystemCluster = "cluster" // Redis: shared state across replicas
+	SubsystemPlugin  = "plugin"  // plugins, compiled in or WebAssembly
 )
 
 // ParseLevel maps debug, info, warn and error to a slog level.

@@ -21,7 +21,14 @@ type Record struct {
 	Attempts int
 	// Cache is the cache's verdict (HIT, MISS, STALE, BYPASS) or "".
 	Cache string
+	// PluginNext holds, per position in the route's plugins list, the time
+	// (ns) the rest of the chain took after that plugin passed the request
+	// on, so the plugin's own time can be told apart; -1 while unknown.
+	PluginNext [MaxPlugins]int64
 }
+
+// MaxPlugins bounds a route's plugins list (config.MaxRoutePlugins).
+const MaxPlugins = 16
 
 // Reset clears r for reuse.
 func (r *Record) Reset() { *r = Record{} }

@@ -1,6 +1,6 @@
 //go:build pprof
 
-package main
+package cli
 
 // Built with -tags pprof, altair serves net/http/pprof on ALTAIR_PPROF_ADDR
 // (default 127.0.0.1:6060) while it runs, for profiling under load. Release

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 // healthCmd asks a running gateway whether it is alive (/health) or ready
 // (/ready) and exits 0 or 1. Container images have no curl: this is what a
 // Docker HEALTHCHECK or an exec probe runs.
-func healthCmd(args []string, stdout, stderr io.Writer, environ []string) int {
+func (a *app) healthCmd(args []string, stdout, stderr io.Writer, environ []string) int {
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("c", "", "config file (for server.listen)")
