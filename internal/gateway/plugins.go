@@ -185,7 +185,7 @@ func (u *pluginUse) serve(inner http.Handler, w http.ResponseWriter, r *http.Req
 			if statusOf(w) != 0 {
 				panic(http.ErrAbortHandler) // the response has begun: cut it
 			}
-			httperr.Write(w, r, http.StatusInternalServerError, "plugin_failed")
+			httperr.Write(w, r, http.StatusInternalServerError, httperr.CodePluginFailed)
 		}
 	}()
 	inner.ServeHTTP(w, r)

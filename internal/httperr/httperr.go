@@ -26,6 +26,9 @@ const (
 	// CodePluginBusy answers 503 when a WebAssembly plugin has as many
 	// instances busy as it may have (wasmhost Options.MaxInstances).
 	CodePluginBusy = "plugin_busy"
+	// CodePluginFailed answers a request whose plugin failed: a Go plugin's
+	// panic, a WebAssembly trap or deadline.
+	CodePluginFailed = "plugin_failed"
 )
 
 // RequestIDHeader carries the request id to the upstream and back to the client.

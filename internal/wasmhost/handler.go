@@ -205,7 +205,7 @@ func (p *Plugin) observe(d time.Duration, failed bool) {
 // fail answers a request the plugin could not handle, logs once and counts.
 // w is nil when the response already went out.
 func (p *Plugin) fail(w http.ResponseWriter, r *http.Request, phase string, err error, d time.Duration) {
-	status, code, failed := http.StatusInternalServerError, httperr.CodeInternal, true
+	status, code, failed := http.StatusInternalServerError, httperr.CodePluginFailed, true
 	var maxErr *http.MaxBytesError
 	var bodyErr clientBodyError
 	reason := "trap"

@@ -482,8 +482,8 @@ func TestTrapFailsOnlyItsRequest(t *testing.T) {
 			Error     string `json:"error"`
 			RequestID string `json:"request_id"`
 		}
-		if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != "internal_error" || e.RequestID != "req-"+mode {
-			t.Errorf("%s: body = %s, want internal_error with the request id", mode, body)
+		if err := json.Unmarshal([]byte(body), &e); err != nil || e.Error != "plugin_failed" || e.RequestID != "req-"+mode {
+			t.Errorf("%s: body = %s, want plugin_failed with the request id", mode, body)
 		}
 		resp, body = do(t, newRequest(t, http.MethodGet, srv.URL, ""))
 		if resp.StatusCode != http.StatusOK || body != "ok" {
@@ -760,8 +760,8 @@ func TestUnreachableTrap(t *testing.T) {
 	}))
 	for range 3 { // each request a fresh instance, each failing alone
 		resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, ""))
-		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, `"internal_error"`) {
-			t.Errorf("got %d %s, want 500 internal_error", resp.StatusCode, body)
+		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, `"plugin_failed"`) {
+			t.Errorf("got %d %s, want 500 plugin_failed", resp.StatusCode, body)
 		}
 	}
 	if obs.failed.Load() != 3 {
