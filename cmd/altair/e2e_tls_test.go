@@ -105,6 +105,21 @@ func TestE2ETLS(t *testing.T) {
 		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64() == 2
 	})
 
+	// A certificate added to the config: served after the reload, no restart.
+	crt2, key2, _ := writeTLSCert(t, dir, "other.test", 5)
+	p.rewrite(strings.Replace(cfg, "    redirect_listen:", fmt.Sprintf("      - {cert_file: %q, key_file: %q}\n    redirect_listen:", crt2, key2), 1))
+	waitFor(t, 10*time.Second, "the added certificate", func() bool {
+		c, err := tls.Dial("tcp", p.addr, &tls.Config{ServerName: "other.test", InsecureSkipVerify: true}) //nolint:gosec // the test reads the serial
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64() == 5
+	})
+	if strings.Contains(p.logs.String(), "keeps its TLS settings until restart") {
+		t.Errorf("adding a certificate warned about a restart:\n%s", p.logs.String())
+	}
+
 	// The redirect listener.
 	raddr := redirectAddr(t, p)
 	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -452,8 +452,15 @@ func (a *app) runCmd(args []string, stdout, stderr io.Writer, environ []string) 
 			glog.Error("listener failed", "error", err)
 			return 1
 		case why := <-reload:
-			applyReload(gw, path, environ, why, listen, levels, cfgLog)
-			if certs != nil {
+			next := applyReload(gw, path, environ, why, listen, levels, cfgLog)
+			switch {
+			case certs == nil:
+			case next != nil && !slices.Equal(next.Server.TLS.Certificates, listen.TLS.Certificates):
+				// A new list: loaded, served and watched now.
+				if certs.Update(next.Server.TLS.Certificates, why) == nil {
+					listen.TLS.Certificates = next.Server.TLS.Certificates
+				}
+			default:
 				_ = certs.Reload(why) // logged; a bad file keeps the current certificates
 			}
 		case sig := <-sigs:
@@ -528,24 +535,27 @@ func drainDelay(d time.Duration, sigs <-chan os.Signal) {
 	}
 }
 
-func applyReload(gw *gateway.Gateway, path string, environ []string, why string, running config.Server, levels *observe.Levels, log *slog.Logger) {
+// applyReload loads the config at path again and applies it, warning about
+// settings that need a restart. It returns the config applied, or nil.
+func applyReload(gw *gateway.Gateway, path string, environ []string, why string, running config.Server, levels *observe.Levels, log *slog.Logger) *config.Config {
 	start := time.Now()
 	cfg, err := config.Load(path, environ)
 	if err != nil {
 		gw.RecordReloadFailure(fmt.Errorf("reload (%s): %w", why, err))
-		return
+		return nil
 	}
 	if cfg.Server.Listen != running.Listen {
 		log.Warn("server.listen changed; the listener keeps its address until restart", "running", running.Listen, "configured", cfg.Server.Listen)
 	}
-	if t, r := cfg.Server.TLS, running.TLS; !slices.Equal(t.Certificates, r.Certificates) || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || !t.ACME.Equal(r.ACME) || t.StaplesOCSP() != r.StaplesOCSP() || cfg.Server.H2C != running.H2C || cfg.Server.HTTP3 != running.HTTP3 {
-		log.Warn("server.tls, server.h2c or server.http3 changed; the listener keeps its TLS settings until restart (the certificate files themselves are re-read)")
+	if t, r := cfg.Server.TLS, running.TLS; t.Enabled() != r.Enabled() || t.MinVersion != r.MinVersion || t.RedirectListen != r.RedirectListen || t.ClientAuth != r.ClientAuth || !t.ACME.Equal(r.ACME) || t.StaplesOCSP() != r.StaplesOCSP() || cfg.Server.H2C != running.H2C || cfg.Server.HTTP3 != running.HTTP3 {
+		log.Warn("server.tls, server.h2c or server.http3 changed; the listener keeps its TLS settings until restart (the certificates list and files are re-read)")
 	}
 	if err := gw.Apply(cfg); err != nil {
-		return // Apply logged and counted it
+		return nil // Apply logged and counted it
 	}
 	levels.Apply(observe.ParseLevels(cfg.Log.Level, cfg.Log.Levels))
 	log.Info("config reloaded", "trigger", why, "duration_ms", time.Since(start).Milliseconds())
+	return cfg
 }
 
 // acmeDirectory names the ACME directory for the log: url, or autocert's

@@ -112,6 +112,8 @@ type Certificates struct {
 	mu    sync.Mutex // serialises reloads
 	// reloaded wakes StapleOCSP after a reload.
 	reloaded chan struct{}
+	// refiled wakes Watch after Update changed the list of files.
+	refiled chan struct{}
 }
 
 // NewCertificates loads the key pairs of files; it fails if any is bad.
@@ -123,7 +125,7 @@ func NewCertificates(files []config.CertificateFiles, acme *ACME, log *slog.Logg
 	if len(files) == 0 && acme == nil {
 		return nil, errors.New("load certificates: none configured")
 	}
-	c := &Certificates{files: files, acme: acme, log: log, reloaded: make(chan struct{}, 1)}
+	c := &Certificates{files: files, acme: acme, log: log, reloaded: make(chan struct{}, 1), refiled: make(chan struct{}, 1)}
 	set, err := loadCertSet(files)
 	if err != nil {
 		return nil, err
@@ -224,7 +226,8 @@ func (c *Certificates) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certific
 const watchQuiet = 200 * time.Millisecond
 
 // Watch reloads the certificates when one of their files changes, until ctx
-// is done. ready, if not nil, is called once every file is watched.
+// is done. ready, if not nil, is called once every file is watched. After
+// Update changes the list of files, the new files are watched.
 func (c *Certificates) Watch(ctx context.Context, ready func()) {
 	changed := make(chan struct{}, 1)
 	notify := func() {
@@ -233,9 +236,50 @@ func (c *Certificates) Watch(ctx context.Context, ready func()) {
 		default:
 		}
 	}
+	quiet := time.NewTimer(watchQuiet)
+	quiet.Stop()
+	defer quiet.Stop()
+	for {
+		wctx, stop := context.WithCancel(ctx)
+		wait := c.watchFiles(wctx, notify)
+		if ready != nil {
+			ready()
+			ready = nil
+		} else {
+			// The list changed: a file written before its watch began is
+			// read by one reload now.
+			notify()
+		}
+		refiled := false
+		for !refiled {
+			select {
+			case <-ctx.Done():
+				stop()
+				wait()
+				return
+			case <-c.refiled:
+				refiled = true
+			case <-changed:
+				quiet.Reset(watchQuiet)
+			case <-quiet.C:
+				_ = c.Reload("file changed")
+			}
+		}
+		stop()
+		wait()
+	}
+}
+
+// watchFiles watches every file of the current list until ctx is done,
+// calling notify on a change; it returns once all are watched, with a
+// function that waits for the watchers to end.
+func (c *Certificates) watchFiles(ctx context.Context, notify func()) (wait func()) {
+	c.mu.Lock()
+	files := c.files
+	c.mu.Unlock()
 	seen := make(map[string]bool)
 	var paths []string
-	for _, f := range c.files {
+	for _, f := range files {
 		for _, p := range []string{f.CertFile, f.KeyFile} {
 			if !seen[p] {
 				seen[p] = true
@@ -243,8 +287,7 @@ func (c *Certificates) Watch(ctx context.Context, ready func()) {
 			}
 		}
 	}
-	var wg sync.WaitGroup
-	var started sync.WaitGroup
+	var wg, started sync.WaitGroup
 	for _, p := range paths {
 		wg.Add(1)
 		started.Add(1)
@@ -259,23 +302,36 @@ func (c *Certificates) Watch(ctx context.Context, ready func()) {
 		}()
 	}
 	started.Wait()
-	if ready != nil {
-		ready()
+	return wg.Wait
+}
+
+// Update replaces the list of certificate files (server.tls.certificates
+// changed in a reloaded config): the new files are loaded, served and
+// watched. If any is bad, the current list and certificates stay.
+func (c *Certificates) Update(files []config.CertificateFiles, why string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(files) == 0 && c.acme == nil {
+		err := errors.New("no certificates left; a listener without TLS needs a restart")
+		c.log.Error("certificate list not changed", "trigger", why, "error", err)
+		return err
 	}
-	defer wg.Wait()
-	quiet := time.NewTimer(watchQuiet)
-	quiet.Stop()
-	defer quiet.Stop()
-	for {
+	set, err := loadCertSet(files)
+	if err != nil {
+		c.log.Error("certificate list not changed; the current certificates stay", "trigger", why, "error", err)
+		return err
+	}
+	c.files = slices.Clone(files)
+	set.gen = c.cur.Load().gen + 1
+	c.cur.Store(set)
+	for _, ch := range []chan struct{}{c.reloaded, c.refiled} {
 		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-			quiet.Reset(watchQuiet)
-		case <-quiet.C:
-			_ = c.Reload("file changed")
+		case ch <- struct{}{}:
+		default:
 		}
 	}
+	c.log.Info("certificate list changed", "trigger", why, "count", len(files))
+	return nil
 }
 
 // RedirectHandler answers every request with 308 to the same host, path and

@@ -216,6 +216,54 @@ func TestTLSCertificateRotation(t *testing.T) {
 	}
 }
 
+// TestCertificatesUpdate: a new list of files (a reloaded config) is served
+// at once and its new files are watched; a bad list changes nothing.
+func TestCertificatesUpdate(t *testing.T) {
+	dir := t.TempDir()
+	a := writeCert(t, dir, "a", 1, "a.test")
+	_, certs, addr := startTLS(t, defaults(), []config.CertificateFiles{a}, nil, ok)
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); certs.Watch(ctx, func() { close(watched) }) }()
+	defer func() { cancel(); <-stopped }()
+	<-watched
+
+	b := writeCert(t, dir, "b", 10, "b.test")
+	if got, _ := handshake(addr, "b.test", tls.VersionTLS12, tls.VersionTLS13); got != 1 {
+		t.Fatalf("before the update b.test got serial %d, want the default 1", got)
+	}
+	if err := certs.Update([]config.CertificateFiles{a, b}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := handshake(addr, "b.test", tls.VersionTLS12, tls.VersionTLS13); err != nil || got != 10 {
+		t.Fatalf("after the update b.test: serial %d, %v; want 10", got, err)
+	}
+	// The new file is watched: rewriting it is picked up without a reload.
+	writeCert(t, dir, "b", 11, "b.test")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err := handshake(addr, "b.test", tls.VersionTLS12, tls.VersionTLS13)
+		if err == nil && got == 11 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b.test serial %d (%v) after its file changed, want 11", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A list with a missing file keeps the current one.
+	if err := certs.Update([]config.CertificateFiles{a, {CertFile: filepath.Join(dir, "none.crt"), KeyFile: b.KeyFile}}, "test"); err == nil {
+		t.Fatal("Update with a missing file = nil")
+	}
+	if got, err := handshake(addr, "b.test", tls.VersionTLS12, tls.VersionTLS13); err != nil || got != 11 {
+		t.Fatalf("after a bad update b.test: serial %d, %v; want 11", got, err)
+	}
+	if err := certs.Update(nil, "test"); err == nil {
+		t.Fatal("Update to no certificates = nil; want an error (the listener would lose TLS)")
+	}
+}
+
 func TestCertificatesReloadBadKeepsOld(t *testing.T) {
 	dir := t.TempDir()
 	files := []config.CertificateFiles{writeCert(t, dir, "a", 1, "a.test")}
