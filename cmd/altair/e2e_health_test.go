@@ -2,11 +2,13 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestE2EHealthCommand runs `altair health` against a running gateway, by URL
@@ -49,5 +51,30 @@ func TestE2EHealthCommand(t *testing.T) {
 	var ee *exec.ExitError
 	if err == nil || !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("altair health against a closed port = %v, %q; want exit 1", err, out)
+	}
+}
+
+// TestE2EHealthCommandOverTLS: with TLS on and no redirect listener,
+// `altair health -c` asks the listener over https on loopback; an explicit
+// https -url verifies the certificate unless -insecure.
+func TestE2EHealthCommandOverTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	crt, key, _ := writeTLSCert(t, dir, "gw.test", 1)
+	tlsCfg := fmt.Sprintf("  tls:\n    certificates:\n      - {cert_file: %q, key_file: %q}\n", crt, key)
+	p := launchAltair(t, header(tlsCfg, ""))
+
+	cfg := filepath.Join(t.TempDir(), "a.yaml")
+	writeFile(t, cfg, fmt.Sprintf("server:\n  listen: %q\n%s", p.addr, tlsCfg))
+	waitFor(t, 10*time.Second, "health over https", func() bool {
+		out, err := runAltair("health", "-c", cfg)
+		return err == nil && strings.Contains(out, "https://"+p.addr+"/health: 200")
+	})
+	out, err := runAltair("health", "-timeout", "2s", "-url", "https://"+p.addr+"/health")
+	if err == nil {
+		t.Fatalf("health -url https with a self-signed certificate = ok, %q; want a verification failure", out)
+	}
+	if out, err := runAltair("health", "-insecure", "-url", "https://"+p.addr+"/ready"); err != nil || !strings.Contains(out, "200 ready") {
+		t.Fatalf("health -insecure -url https = %v, %q", err, out)
 	}
 }

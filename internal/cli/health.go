@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/altair-gateway/altair/internal/config"
@@ -20,14 +22,15 @@ func (a *app) healthCmd(args []string, stdout, stderr io.Writer, environ []strin
 	fs := flag.NewFlagSet("health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("c", "", "config file (for server.listen)")
-	url := fs.String("url", "", "URL to query (default: http://127.0.0.1:PORT/health from the config)")
+	url := fs.String("url", "", "URL to query (default from the config: http://127.0.0.1:PORT/health, or with TLS the redirect listener, else https on loopback)")
+	insecure := fs.Bool("insecure", false, "do not verify the certificate of an https -url")
 	ready := fs.Bool("ready", false, "query /ready instead of /health")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
 	quiet := fs.Bool("q", false, "print nothing, only exit 0 or 1")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	target := *url
+	target, serverName := *url, ""
 	if target == "" {
 		cfg, err := config.Load(configPath(*file), environ)
 		if err != nil {
@@ -38,7 +41,8 @@ func (a *app) healthCmd(args []string, stdout, stderr io.Writer, environ []strin
 		if *ready {
 			path = "/ready"
 		}
-		target = "http://" + localAddr(cfg.Server.Listen) + path
+		target, serverName = localHealthURL(cfg.Server, path)
+		*insecure = true // our own listener on loopback: liveness, not identity
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -47,7 +51,11 @@ func (a *app) healthCmd(args []string, stdout, stderr io.Writer, environ []strin
 		fmt.Fprintln(stderr, "altair health:", err)
 		return 2
 	}
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
+	if strings.HasPrefix(target, "https://") {
+		tr.TLSClientConfig = &tls.Config{ServerName: serverName, InsecureSkipVerify: *insecure, MinVersion: tls.VersionTLS12} //nolint:gosec // -insecure, or our own listener on loopback
+	}
+	client := &http.Client{Transport: tr}
 	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, "altair health:", err)
@@ -65,6 +73,26 @@ func (a *app) healthCmd(args []string, stdout, stderr io.Writer, environ []strin
 		return 1
 	}
 	return 0
+}
+
+// localHealthURL is where a gateway run with s answers path on this host:
+// plain HTTP on its listener; with TLS, the redirect listener (which serves
+// /health and /ready itself, without TLS or client certificates) when there
+// is one, else https on the listener. serverName is the SNI name to send
+// (an ACME domain when only ACME gives certificates; a handshake without SNI
+// would get none).
+func localHealthURL(s config.Server, path string) (url, serverName string) {
+	t := s.TLS
+	switch {
+	case !t.Enabled():
+		return "http://" + localAddr(s.Listen) + path, ""
+	case t.RedirectListen != "":
+		return "http://" + localAddr(t.RedirectListen) + path, ""
+	}
+	if len(t.Certificates) == 0 && len(t.ACME.Domains) > 0 {
+		serverName = t.ACME.Domains[0]
+	}
+	return "https://" + localAddr(s.Listen) + path, serverName
 }
 
 // localAddr turns a listen address into one to dial on this host: an empty or
