@@ -300,7 +300,8 @@ func (a *app) runCmd(args []string, stdout, stderr io.Writer, environ []string) 
 	}
 
 	srv := server.New(cfg.Server, gw, observe.Subsystem(logger, observe.SubsystemGateway))
-	srv.WrapListener(gw.LimitListener(cfg.Edge.Connections))
+	connLimiter := gw.ConnLimiter(cfg.Edge.Connections)
+	srv.WrapListener(connLimiter.Listener)
 	srv.OnConnState(gw.ConnState)
 	// TLS (read at start): the certificate files are re-read when they
 	// change and on every reload; a bad new file keeps the current ones.
@@ -335,6 +336,9 @@ func (a *app) runCmd(args []string, stdout, stderr io.Writer, environ []string) 
 	var h3 *server.HTTP3
 	if certs != nil && cfg.Server.HTTP3.Enabled {
 		h3 = server.NewHTTP3(cfg.Server, gw, srv.TLSConfig(), glog.With("listener", "http3"))
+		if connLimiter != nil {
+			h3.LimitConnections(connLimiter.Admit)
+		}
 		addr := cfg.Server.HTTP3.Listen
 		if addr == "" {
 			host, _, _ := net.SplitHostPort(cfg.Server.Listen)

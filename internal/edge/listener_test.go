@@ -94,7 +94,7 @@ func TestLimitListenerPerIP(t *testing.T) {
 			dial(t, addr)
 			expectAccepted(t, ch, "2nd")
 			expectRefused(t, dial(t, addr), "3rd from one IP")
-			if got := ll.perIP.size(); got != 1 {
+			if got := ll.l.perIP.size(); got != 1 {
 				t.Errorf("per-IP entries = %d, want 1", got)
 			}
 
@@ -121,18 +121,18 @@ func TestLimitListenerTotal(t *testing.T) {
 	dial(t, addr)
 	s2 := expectAccepted(t, ch, "2nd")
 	expectRefused(t, dial(t, addr), "3rd over the total cap")
-	if got := ll.open.Load(); got != 2 {
+	if got := ll.l.open.Load(); got != 2 {
 		t.Errorf("open = %d, want 2", got)
 	}
-	if got := ll.perIP.count(mustAddr("127.0.0.1")); got != 2 {
+	if got := ll.l.perIP.count(mustAddr("127.0.0.1")); got != 2 {
 		t.Errorf("per-IP count = %d, want 2 (the refused one was given back)", got)
 	}
 	_ = s1.Close()
 	_ = s2.Close()
-	if got := ll.open.Load(); got != 0 {
+	if got := ll.l.open.Load(); got != 0 {
 		t.Errorf("open after closing = %d, want 0", got)
 	}
-	if got := ll.perIP.size(); got != 0 {
+	if got := ll.l.perIP.size(); got != 0 {
 		t.Errorf("per-IP entries after closing = %d, want 0", got)
 	}
 	dial(t, addr)
@@ -173,5 +173,65 @@ func TestLimitListenerAcceptError(t *testing.T) {
 	_ = lln.Close()
 	if _, err := lln.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept() on a closed listener = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestConnLimiterAdmitSharesCaps: connections admitted without a listener
+// (QUIC) count under the same caps as the TCP listener's.
+func TestConnLimiterAdmitSharesCaps(t *testing.T) {
+	l := NewConnLimiter(config.ConnectionLimits{MaxConnections: 3, MaxConnectionsPerIP: 1}, nil)
+	udp := func(ip string) net.Addr { return &net.UDPAddr{IP: net.ParseIP(ip), Port: 4433} }
+	release, ok := l.Admit(udp("127.0.0.1"))
+	if !ok {
+		t.Fatal("first QUIC connection refused")
+	}
+	if _, ok := l.Admit(udp("::ffff:127.0.0.1")); ok {
+		t.Fatal("a second connection from 127.0.0.1 (mapped) admitted over the per-IP cap of 1")
+	}
+	// The TCP listener shares the count: its connection from 127.0.0.1 is
+	// refused while the QUIC one is open.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lln := l.Listener(ln)
+	defer lln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := lln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	select {
+	case c := <-accepted:
+		c.Close()
+		t.Fatal("a TCP connection from 127.0.0.1 accepted while its QUIC one holds the per-IP cap")
+	case <-time.After(200 * time.Millisecond):
+	}
+	release()
+	release() // idempotent
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(2 * time.Second):
+		t.Fatal("no TCP connection accepted after the QUIC one was released")
+	}
+	if n := l.open.Load(); n != 0 {
+		t.Errorf("open = %d after everything closed, want 0", n)
+	}
+	var none *ConnLimiter
+	if r, ok := none.Admit(udp("10.0.0.1")); !ok || r == nil {
+		t.Error("a nil ConnLimiter refused a connection")
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -525,9 +524,10 @@ func problem(cfg *config.Config, path, format string, args ...any) config.Proble
 	return config.Problem{Path: path, Line: cfg.Line(path), Msg: fmt.Sprintf(format, args...)}
 }
 
-// LimitListener returns the wrapper that caps client connections (total and
-// per IP, allow-listed peers exempt from the per-IP cap). The caps are read at
-// start; changing them needs a restart.
-func (g *Gateway) LimitListener(limits config.ConnectionLimits) func(net.Listener) net.Listener {
-	return func(ln net.Listener) net.Listener { return edge.LimitListener(ln, limits, g.lists) }
+// ConnLimiter returns the connection caps (total and per IP, allow-listed
+// peers exempt from the per-IP cap) for the main listeners, TCP and QUIC
+// alike; nil when there are none. The caps are read at start; changing them
+// needs a restart.
+func (g *Gateway) ConnLimiter(limits config.ConnectionLimits) *edge.ConnLimiter {
+	return edge.NewConnLimiter(limits, g.lists)
 }

@@ -24,6 +24,48 @@ type HTTP3 struct {
 	log  *slog.Logger
 	srv  *http3.Server
 	conn net.PacketConn
+	// admit, when set, counts each QUIC connection under the connection
+	// caps; ln is then the QUIC listener Serve made.
+	admit func(net.Addr) (release func(), ok bool)
+	ln    *quic.EarlyListener
+}
+
+// LimitConnections puts QUIC connections under admit (edge.ConnLimiter's
+// Admit, shared with the TCP listener): a connection over a cap is closed
+// at once with H3_EXCESSIVE_LOAD. Call it before Listen.
+func (s *HTTP3) LimitConnections(admit func(net.Addr) (release func(), ok bool)) {
+	s.admit = admit
+}
+
+// h3ExcessiveLoad is HTTP/3's H3_EXCESSIVE_LOAD error code (RFC 9114,
+// section 8.1).
+const h3ExcessiveLoad = 0x0107
+
+// limitedListener closes, right after the handshake, the connections that
+// admit refuses, and releases the others' places when they end.
+type limitedListener struct {
+	*quic.EarlyListener
+	admit func(net.Addr) (release func(), ok bool)
+	log   *slog.Logger
+}
+
+func (l limitedListener) Accept(ctx context.Context) (*quic.Conn, error) {
+	for {
+		c, err := l.EarlyListener.Accept(ctx)
+		if err != nil {
+			return nil, err
+		}
+		release, ok := l.admit(c.RemoteAddr())
+		if !ok {
+			_ = c.CloseWithError(h3ExcessiveLoad, "connection limit")
+			continue
+		}
+		go func() {
+			<-c.Context().Done()
+			release()
+		}()
+		return c, nil
+	}
 }
 
 // NewHTTP3 returns an HTTP/3 server for h configured by cfg, terminating TLS
@@ -58,6 +100,16 @@ func (s *HTTP3) Listen(addr string) error {
 		return fmt.Errorf("listen on udp %q: %w", addr, err)
 	}
 	s.conn = conn
+	if s.admit != nil {
+		// A listener of our own, so that each connection passes the caps;
+		// configured as http3.Server would configure its own.
+		ln, err := quic.ListenEarly(conn, http3.ConfigureTLSConfig(s.srv.TLSConfig), s.srv.QUICConfig.Clone())
+		if err != nil {
+			_ = conn.Close()
+			return fmt.Errorf("listen on udp %q: %w", addr, err)
+		}
+		s.ln = ln
+	}
 	return nil
 }
 
@@ -68,7 +120,12 @@ func (s *HTTP3) Addr() net.Addr { return s.conn.LocalAddr() }
 // shutdown.
 func (s *HTTP3) Serve() error {
 	s.log.Info("listening", "addr", s.conn.LocalAddr().String(), "protocol", "http3")
-	err := s.srv.Serve(s.conn)
+	var err error
+	if s.ln == nil {
+		err = s.srv.Serve(s.conn)
+	} else {
+		err = s.srv.ServeListener(limitedListener{EarlyListener: s.ln, admit: s.admit, log: s.log})
+	}
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, quic.ErrServerClosed) {
 		return nil
 	}
@@ -80,6 +137,9 @@ func (s *HTTP3) Serve() error {
 // drain did not finish in time.
 func (s *HTTP3) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
+	if s.ln != nil {
+		_ = s.ln.Close() // http3.Server leaves a listener it was given open
+	}
 	if cerr := s.conn.Close(); err == nil && cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 		err = cerr
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/edge"
 )
 
 // startHTTP3 serves h over HTTP/3 with the listener's TLS config and the
@@ -20,12 +21,21 @@ import (
 // address and the certificates.
 func startHTTP3(t *testing.T, dir string, cfg config.Server, h http.Handler) (*HTTP3, *Certificates, string) {
 	t.Helper()
+	return startHTTP3Limited(t, dir, cfg, h, nil)
+}
+
+// startHTTP3Limited is startHTTP3 with QUIC connections under limiter.
+func startHTTP3Limited(t *testing.T, dir string, cfg config.Server, h http.Handler, limiter *edge.ConnLimiter) (*HTTP3, *Certificates, string) {
+	t.Helper()
 	files := []config.CertificateFiles{writeCert(t, dir, "a", 1, "a.test")}
 	certs, err := NewCertificates(files, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := NewHTTP3(cfg, h, TLSConfig(cfg.TLS, certs), nil)
+	if limiter != nil {
+		s.LimitConnections(limiter.Admit)
+	}
 	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -156,5 +166,46 @@ func TestAdvertiseHTTP3(t *testing.T) {
 				t.Errorf("Alt-Svc = %q, want [%q]", got, want)
 			}
 		})
+	}
+}
+
+// TestHTTP3ConnectionCaps: QUIC connections count under the connection caps
+// (here one per IP): a second client is refused while the first is
+// connected, and admitted once it has gone.
+func TestHTTP3ConnectionCaps(t *testing.T) {
+	limiter := edge.NewConnLimiter(config.ConnectionLimits{MaxConnectionsPerIP: 1}, nil)
+	_, _, addr := startHTTP3Limited(t, t.TempDir(), defaults(), ok, limiter)
+	get := func(c *http.Client) error {
+		resp, err := c.Get("https://" + addr + "/")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, err = io.ReadAll(resp.Body)
+		return err
+	}
+	first := &http3.Transport{TLSClientConfig: &tls.Config{ServerName: "a.test", InsecureSkipVerify: true}} //nolint:gosec // a test certificate
+	if err := get(&http.Client{Transport: first, Timeout: 5 * time.Second}); err != nil {
+		t.Fatalf("first client: %v", err)
+	}
+	second := &http3.Transport{TLSClientConfig: &tls.Config{ServerName: "a.test", InsecureSkipVerify: true}} //nolint:gosec // a test certificate
+	err := get(&http.Client{Transport: second, Timeout: 2 * time.Second})
+	second.Close()
+	if err == nil {
+		t.Fatal("a second QUIC connection from the same IP was served over the per-IP cap of 1")
+	}
+	first.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tr := &http3.Transport{TLSClientConfig: &tls.Config{ServerName: "a.test", InsecureSkipVerify: true}} //nolint:gosec // a test certificate
+		err := get(&http.Client{Transport: tr, Timeout: 2 * time.Second})
+		tr.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no QUIC connection admitted after the first closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
