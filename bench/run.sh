@@ -5,7 +5,7 @@
 #
 # Usage: bench/run.sh            (or: make bench)
 # Env:   CONNS=64 THREADS=1 DURATION=10s ROUNDS=3 SIZE=1024 WARMUP=3s
-#        TARGETS="direct altair altair-cached altair-observed altair-auth nginx"
+#        TARGETS="direct altair altair-cached altair-observed altair-auth altair-plugin-go altair-wasm nginx"
 #        WRK_CPU=0 SERVER_CPU=1
 #        (altair: the plain proxy, access log off like nginx's;
 #        altair-cached: the same with the response cache on for the route, and
@@ -14,7 +14,11 @@
 #        altair-observed: the same with the access log on, written to a file,
 #        and tracing on at sample_ratio 0;
 #        altair-auth: Altair with a JWT verified on every request, rate
-#        limiting and DDoS counting on, limits high enough never to refuse)
+#        limiting and DDoS counting on, limits high enough never to refuse;
+#        altair-plugin-go: the plain proxy built with a compiled-in Go plugin
+#        that does nothing (bench/emptyplugin), listed in the route's plugins;
+#        altair-wasm: the plain proxy with the built-in wasm plugin running the
+#        empty http-wasm guest (examples/plugins/wasm/empty) on the route)
 #        Opt-in, not in the default TARGETS: altair-tls nginx-tls (Altair with
 #        server.tls and nginx with listen ... ssl http2, the same self-signed
 #        certificate, in front of the same backend), measured apart from the
@@ -35,7 +39,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-1024}
 WARMUP=${WARMUP:-3s}
-TARGETS=${TARGETS:-direct altair altair-cached altair-observed altair-auth nginx}
+TARGETS=${TARGETS:-direct altair altair-cached altair-observed altair-auth altair-plugin-go altair-wasm nginx}
 WRK_CPU=${WRK_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 ALTAIR_GOMAXPROCS=${ALTAIR_GOMAXPROCS:-1}
@@ -58,6 +62,9 @@ readonly ALTAIR_CACHED_ADDR=127.0.0.1:18086
 # The opt-in TLS targets (HTTPS, HTTP/2 and HTTP/1.1 by ALPN).
 readonly ALTAIR_TLS_ADDR=127.0.0.1:18087
 readonly NGINX_TLS_ADDR=127.0.0.1:18088
+# The plugin targets: an empty compiled-in Go plugin, an empty wasm guest.
+readonly ALTAIR_PLUGIN_GO_ADDR=127.0.0.1:18089
+readonly ALTAIR_WASM_ADDR=127.0.0.1:18090
 # The backend's answer for altair-cached says Cache-Control: public, max-age=
 # this, so that it stays fresh for the whole run.
 readonly CACHE_MAX_AGE=3600
@@ -123,9 +130,9 @@ targets=()     # loaded with wrk over HTTP/1.1 keep-alive, in rounds
 tls_targets=() # the opt-in TLS targets: handshake rate and HTTP/2 throughput
 for t in "${all_targets[@]}"; do
 	case $t in
-	direct | altair | altair-cached | altair-observed | altair-auth | nginx) targets+=("$t") ;;
+	direct | altair | altair-cached | altair-observed | altair-auth | altair-plugin-go | altair-wasm | nginx) targets+=("$t") ;;
 	altair-tls | nginx-tls) tls_targets+=("$t") ;;
-	*) die "TARGETS: unknown target '$t' (want direct, altair, altair-cached, altair-observed, altair-auth, nginx, altair-tls, nginx-tls)" ;;
+	*) die "TARGETS: unknown target '$t' (want direct, altair, altair-cached, altair-observed, altair-auth, altair-plugin-go, altair-wasm, nginx, altair-tls, nginx-tls)" ;;
 	esac
 done
 has_target() { [[ " ${all_targets[*]} " == *" $1 "* ]]; }
@@ -206,7 +213,7 @@ mkdir -p "$bin" "$results"
 say "building demo-upstream"
 (cd "$root" && CGO_ENABLED=0 go build -o "$bin/demo-upstream" ./cmd/demo-upstream)
 altair_bin=$bin/altair
-wants_altair() { has_target altair || has_target altair-cached || has_target altair-observed || has_target altair-auth || has_target altair-tls; }
+wants_altair() { has_target altair || has_target altair-cached || has_target altair-observed || has_target altair-auth || has_target altair-wasm || has_target altair-tls; }
 if wants_altair && [[ -n ${ALTAIR_BIN:-} ]]; then
 	altair_bin=$ALTAIR_BIN
 	[[ -x $altair_bin ]] || die "ALTAIR_BIN=$altair_bin is not an executable file"
@@ -215,6 +222,14 @@ elif wants_altair; then
 	say "building altair"
 	(cd "$root" && CGO_ENABLED=0 go build -o "$altair_bin" ./cmd/altair) ||
 		die "cmd/altair does not build (errors above); to benchmark without it: TARGETS=\"direct nginx\" $0"
+fi
+# altair-plugin-go is a custom binary, plugin.Main with one compiled-in plugin
+# (bench/emptyplugin), built from the work tree even when ALTAIR_BIN is set.
+plugin_go_bin=$bin/altair-plugin-go
+if has_target altair-plugin-go; then
+	say "building altair-plugin-go (bench/emptyplugin)"
+	(cd "$root" && CGO_ENABLED=0 go build -o "$plugin_go_bin" ./bench/emptyplugin) ||
+		die "bench/emptyplugin does not build (errors above)"
 fi
 
 # --- servers ----------------------------------------------------------------
@@ -301,6 +316,8 @@ addrs=("$BACKEND_ADDR")
 has_target altair && addrs+=("$ALTAIR_ADDR")
 has_target altair-cached && addrs+=("$ALTAIR_CACHED_ADDR")
 has_target altair-auth && addrs+=("$ALTAIR_AUTH_ADDR")
+has_target altair-plugin-go && addrs+=("$ALTAIR_PLUGIN_GO_ADDR")
+has_target altair-wasm && addrs+=("$ALTAIR_WASM_ADDR")
 has_target altair-observed && addrs+=("$ALTAIR_OBSERVED_ADDR" "$OTLP_ADDR")
 has_target nginx && addrs+=("$NGINX_ADDR")
 has_target altair-tls && addrs+=("$ALTAIR_TLS_ADDR")
@@ -452,6 +469,32 @@ EOF
 	pid_of[altair-auth]=$last_pid
 fi
 
+if has_target altair-plugin-go; then
+	# The plain proxy with a compiled-in Go plugin that returns the next
+	# handler as it is: what listing a plugin costs (the gateway's per-plugin
+	# metrics and panic guard around it), with nothing of the plugin's own.
+	plain_config "$ALTAIR_PLUGIN_GO_ADDR" "{ disabled: true }" "" "    plugins: [{name: empty}]" >"$tmp/altair-plugin-go.yaml"
+	say "starting altair-plugin-go on $ALTAIR_PLUGIN_GO_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$ALTAIR_GOMAXPROCS; the empty Go plugin on the route)"
+	start altair-plugin-go env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
+		"$plugin_go_bin" run -c "$tmp/altair-plugin-go.yaml"
+	wait_ready altair-plugin-go "$last_pid" "$ALTAIR_PLUGIN_GO_ADDR"
+	pid_of[altair-plugin-go]=$last_pid
+fi
+
+if has_target altair-wasm; then
+	# The plain proxy with the built-in wasm plugin running the empty http-wasm
+	# guest, which passes every request on: what the WebAssembly host costs.
+	say "building the empty wasm guest (examples/plugins/wasm/empty)"
+	(cd "$root" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$tmp/empty.wasm" ./examples/plugins/wasm/empty) ||
+		die "examples/plugins/wasm/empty does not build (errors above)"
+	plain_config "$ALTAIR_WASM_ADDR" "{ disabled: true }" "" "    plugins: [{name: wasm, config: {path: \"$tmp/empty.wasm\"}}]" >"$tmp/altair-wasm.yaml"
+	say "starting altair-wasm on $ALTAIR_WASM_ADDR (CPU $SERVER_CPU, GOMAXPROCS=$ALTAIR_GOMAXPROCS; the empty wasm guest on the route)"
+	start altair-wasm env -i PATH="$PATH" GOMAXPROCS="$ALTAIR_GOMAXPROCS" \
+		"$altair_bin" run -c "$tmp/altair-wasm.yaml"
+	wait_ready altair-wasm "$last_pid" "$ALTAIR_WASM_ADDR"
+	pid_of[altair-wasm]=$last_pid
+fi
+
 nginx_version=""
 [[ -z $nginx_bin ]] || {
 	nginx_version=$("$nginx_bin" -v 2>&1)
@@ -600,6 +643,8 @@ addr_of() {
 	altair-cached) echo "$ALTAIR_CACHED_ADDR" ;;
 	altair-observed) echo "$ALTAIR_OBSERVED_ADDR" ;;
 	altair-auth) echo "$ALTAIR_AUTH_ADDR" ;;
+	altair-plugin-go) echo "$ALTAIR_PLUGIN_GO_ADDR" ;;
+	altair-wasm) echo "$ALTAIR_WASM_ADDR" ;;
 	nginx) echo "$NGINX_ADDR" ;;
 	altair-tls) echo "$ALTAIR_TLS_ADDR" ;;
 	nginx-tls) echo "$NGINX_TLS_ADDR" ;;
@@ -932,6 +977,8 @@ has_target altair && servers+=", Altair (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no acces
 has_target altair-cached && servers+=", Altair with the route's response cache on (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log; GET $cached_path)"
 has_target altair-observed && servers+=", Altair with access log to a file + tracing at sample_ratio 0 (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
 has_target altair-auth && servers+=", Altair with JWT + rate limit (GOMAXPROCS=$ALTAIR_GOMAXPROCS)"
+has_target altair-plugin-go && servers+=", Altair built with the empty Go plugin (bench/emptyplugin) on the route (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
+has_target altair-wasm && servers+=", Altair with the empty wasm guest on the route (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
 has_target nginx && servers+=", $nginx_version (1 worker)"
 has_target altair-tls && servers+=", Altair with server.tls (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
 has_target nginx-tls && servers+=", $nginx_version with listen ssl http2 (1 worker)"
@@ -983,6 +1030,16 @@ summary=$tmp/summary.md
 	}
 	has_target altair-observed && has_target direct && printf '| altair-observed / direct, req/s | %s |\n' "$(ratio "${med_rps[altair-observed]}" "${med_rps[direct]}")"
 	has_target altair-auth && has_target altair && printf '| altair-auth / altair, req/s (edge + auth cost) | %s |\n' "$(ratio "${med_rps[altair-auth]}" "${med_rps[altair]}")"
+	has_target altair-plugin-go && has_target altair && {
+		printf '| altair-plugin-go / altair, req/s (an empty compiled-in Go plugin) | %s |\n' "$(ratio "${med_rps[altair-plugin-go]}" "${med_rps[altair]}")"
+		printf '| altair-plugin-go / altair, from server CPU per request (altair µs/req ÷ altair-plugin-go µs/req) | %s |\n' \
+			"$(ratio "${med_server_us[altair]}" "${med_server_us[altair-plugin-go]}")"
+	}
+	has_target altair-wasm && has_target altair && {
+		printf '| altair-wasm / altair, req/s (an empty wasm plugin; goal: at least 0.90) | %s |\n' "$(ratio "${med_rps[altair-wasm]}" "${med_rps[altair]}")"
+		printf '| altair-wasm / altair, from server CPU per request (altair µs/req ÷ altair-wasm µs/req) | %s |\n' \
+			"$(ratio "${med_server_us[altair]}" "${med_server_us[altair-wasm]}")"
+	}
 	has_target nginx && has_target direct && printf '| nginx / direct, req/s | %s |\n' "$(ratio "${med_rps[nginx]}" "${med_rps[direct]}")"
 	has_target altair && has_target nginx && {
 		printf '| altair / nginx, req/s | %s |\n' "$(ratio "${med_rps[altair]}" "${med_rps[nginx]}")"
