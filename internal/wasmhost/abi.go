@@ -368,6 +368,12 @@ func setURI(ctx context.Context, mod api.Module, stack []uint64) {
 	if s == "" {
 		s = "/"
 	}
+	// Origin form only: an absolute URI or "*" is refused, and so is a
+	// space, which url.ParseRequestURI lets through in the query and the
+	// transport would put raw into the request line.
+	if s[0] != '/' || strings.ContainsFunc(s, func(c rune) bool { return c <= ' ' || c == 0x7f }) {
+		panic(abiError("set_uri: %q is not a path and query", s))
+	}
 	parsed, err := url.ParseRequestURI(s)
 	if err != nil || parsed.Scheme != "" || parsed.Host != "" {
 		panic(abiError("set_uri: %q is not a path and query", s))
@@ -485,6 +491,31 @@ func (i *instance) canonical(name []byte) []byte {
 
 func isHost(name []byte) bool { return strings.EqualFold(string(name), "host") }
 
+// validHost reports whether h may be sent as a Host header, as
+// httpguts.ValidHostHeader (which the transport applies) says; empty means
+// the backend's own host.
+func validHost(h string) bool {
+	for _, c := range []byte(h) {
+		if c >= 0x80 || !hostChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var hostChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!$%&'()*+,-.:;=[]_~" {
+		t[c] = true
+	}
+	return t
+}()
+
 // get_header_values(kind, name, name_len, buf, buf_limit i32) ->
 // count<<32 | len i64: the values of one header, each followed by NUL.
 func getHeaderValues(ctx context.Context, mod api.Module, stack []uint64) {
@@ -528,9 +559,12 @@ func (i *instance) headerOp(fn string, mem api.Memory, stack []uint64, withValue
 	}
 	if withValue {
 		v := i.read(mem, uint32(stack[3]), uint32(stack[4]), "header value")
+		// As httpguts.ValidHeaderFieldValue: the transport refuses other
+		// control bytes in a request, but the server would send them in a
+		// response.
 		for _, c := range v {
-			if c == '\r' || c == '\n' || c == 0 {
-				panic(abiError("%s: the value of %s holds CR, LF or NUL", fn, n))
+			if c < ' ' && c != '\t' || c == 0x7f {
+				panic(abiError("%s: the value of %s holds a control character", fn, n))
 			}
 		}
 		value = string(v)
@@ -541,6 +575,9 @@ func (i *instance) headerOp(fn string, mem api.Memory, stack []uint64, withValue
 			panic(abiError("%s: request headers are read-only after the next handler", fn))
 		}
 		if isHost(n) {
+			if !validHost(value) {
+				panic(abiError("%s: %q is not a valid Host", fn, value))
+			}
 			return nil, "", value
 		}
 		h = i.r.Header

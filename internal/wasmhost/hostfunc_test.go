@@ -1,0 +1,239 @@
+package wasmhost
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/tetratelabs/wazero/api"
+)
+
+// hostCall runs host functions directly against one instance of a
+// hand-made module (one 64 KiB page of memory) serving one request, so
+// hostile arguments can be passed that no guest binding would produce.
+type hostCall struct {
+	inst *instance
+	rec  *httptest.ResponseRecorder
+	r    *http.Request
+}
+
+func newHostCall(t *testing.T, o Options) *hostCall {
+	t.Helper()
+	if o.Module == nil {
+		o.Module = handMadeModule("", "", []byte{0x42, 1})
+	}
+	if o.Name == "" {
+		o.Name = "hostcall"
+	}
+	p := load(t, o)
+	inst, err := p.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hostCall{inst: inst, rec: httptest.NewRecorder(), r: httptest.NewRequest(http.MethodGet, "http://gw.example/in?q=1", nil)}
+	inst.begin(h.rec, h.r)
+	t.Cleanup(func() {
+		inst.end()
+		inst.close()
+	})
+	return h
+}
+
+// put writes s into the guest's memory at off.
+func (h *hostCall) put(t *testing.T, off uint32, s string) {
+	t.Helper()
+	if !h.inst.mem.WriteString(off, s) {
+		t.Fatalf("put(%d, %q): outside memory", off, s)
+	}
+}
+
+// call runs fn with args and returns the stack and the panic it raised, as
+// the error wazero would make of it.
+func (h *hostCall) call(fn api.GoModuleFunc, args ...uint64) (stack []uint64, err error) {
+	stack = make([]uint64, max(len(args), 1))
+	copy(stack, args)
+	defer func() {
+		if v := recover(); v != nil {
+			if e, ok := v.(error); ok {
+				err = e
+			} else {
+				err = fmt.Errorf("panic: %v", v)
+			}
+		}
+	}()
+	fn(h.inst.deadline.Context, h.inst.mod, stack)
+	return stack, nil
+}
+
+func TestSetURIValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give    string
+		wantErr bool
+		want    string // r.URL.RequestURI() after
+	}{
+		{"/a/b?c=d", false, "/a/b?c=d"},
+		{"", false, "/"},
+		{"/a%20b", false, "/a%20b"},
+		{"//other.example/x", false, "//other.example/x"}, // a path: the host stays
+		{"*", true, ""},
+		{"a/b", true, ""},
+		{"http://evil.example/x", true, ""},
+		{"/a?b c", true, ""},
+		{"/a b", true, ""},
+		{"/a\tb", true, ""},
+		{"/a\x00", true, ""},
+		{"/a\r\nX: y", true, ""},
+		{"/a?\x7f", true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.give), func(t *testing.T) {
+			t.Parallel()
+			h := newHostCall(t, Options{})
+			h.put(t, 100, tt.give)
+			_, err := h.call(setURI, 100, uint64(len(tt.give)))
+			if tt.wantErr {
+				if !errors.Is(err, errABI) {
+					t.Errorf("set_uri(%q) = %v, want an ABI error", tt.give, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("set_uri(%q) = %v, want nil", tt.give, err)
+			}
+			if got := h.r.URL.RequestURI(); got != tt.want {
+				t.Errorf("set_uri(%q): RequestURI() = %q, want %q", tt.give, got, tt.want)
+			}
+			if h.r.URL.Host != "gw.example" || h.r.Host != "gw.example" {
+				t.Errorf("set_uri(%q): host = %q, %q, want gw.example", tt.give, h.r.URL.Host, h.r.Host)
+			}
+		})
+	}
+}
+
+func TestHeaderValueValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		kind    uint32
+		name    string
+		value   string
+		wantErr bool
+	}{
+		{kindRequest, "X-A", "a\tb c", false},
+		{kindResponse, "X-A", "caf\xc3\xa9", false},
+		{kindRequest, "X-A", "a\x01b", true},
+		{kindResponse, "X-A", "a\x01b", true},
+		{kindResponse, "X-A", "a\x7f", true},
+		{kindRequest, "X-A", "a\rb", true},
+		{kindResponse, "X-A", "a\nb", true},
+		{kindRequest, "X A", "v", true},
+		{kindRequest, "X:A", "v", true},
+		{kindRequest, "", "v", true},
+		{kindRequest, "Host", "backend.example:8080", false},
+		{kindRequest, "host", "[::1]:80", false},
+		{kindRequest, "Host", "", false},
+		{kindRequest, "Host", "a b", true},
+		{kindRequest, "Host", "a/b", true},
+		{kindRequest, "Host", "a@b", true},
+	}
+	for _, tt := range tests {
+		for _, fn := range []struct {
+			name string
+			f    api.GoModuleFunc
+		}{{"set_header_value", setHeaderValue}, {"add_header_value", addHeaderValue}} {
+			t.Run(fmt.Sprintf("%s/%d/%q=%q", fn.name, tt.kind, tt.name, tt.value), func(t *testing.T) {
+				t.Parallel()
+				h := newHostCall(t, Options{})
+				h.put(t, 100, tt.name)
+				h.put(t, 200, tt.value)
+				_, err := h.call(fn.f, uint64(tt.kind), 100, uint64(len(tt.name)), 200, uint64(len(tt.value)))
+				if tt.wantErr != errors.Is(err, errABI) {
+					t.Errorf("%s(%q, %q) = %v, want ABI error %v", fn.name, tt.name, tt.value, err, tt.wantErr)
+				}
+				if tt.wantErr && (h.r.Host != "gw.example" || len(h.r.Header) != 0 || len(h.rec.Header()) != 0) {
+					t.Errorf("%s(%q, %q) changed the request or response", fn.name, tt.name, tt.value)
+				}
+			})
+		}
+	}
+}
+
+// TestGuestMemoryBounds passes offsets and lengths at and past the end of
+// the guest's memory, and past 2^32, to every host function that reads or
+// writes it: each must refuse (an ABI error, which wazero turns into a
+// trap), never panic with a Go runtime error or touch memory outside.
+func TestGuestMemoryBounds(t *testing.T) {
+	t.Parallel()
+	const size = 65536 // one page
+	const end = size - 2
+	tests := []struct {
+		name string
+		fn   api.GoModuleFunc
+		args []uint64
+	}{
+		{"get_config", getConfig, []uint64{end, 100}},
+		{"log", logMessage, []uint64{0, end, 100}},
+		{"log wraps", logMessage, []uint64{0, 0xffff_fff0, 0x20}},
+		{"get_method", getMethod, []uint64{end, 100}},
+		{"get_method wraps", getMethod, []uint64{0xffff_fffe, 0xffff_ffff}},
+		{"set_method", setMethod, []uint64{end, 100}},
+		{"get_uri", getURI, []uint64{size, 100}},
+		{"set_uri", setURI, []uint64{0xffff_fff0, 0x20}},
+		{"get_protocol_version", getProtocolVersion, []uint64{end, 100}},
+		{"get_source_addr", getSourceAddr, []uint64{end, 100}},
+		{"get_header_names", getHeaderNames, []uint64{kindRequest, end, 1000}},
+		{"get_header_values name", getHeaderValues, []uint64{kindRequest, end, 100, 0, 100}},
+		{"get_header_values buf", getHeaderValues, []uint64{kindRequest, 0, 4, end, 100}},
+		{"set_header_value name", setHeaderValue, []uint64{kindRequest, 0xffff_ffff, 2, 0, 1}},
+		{"set_header_value value", setHeaderValue, []uint64{kindRequest, 0, 1, end, 100}},
+		{"add_header_value value", addHeaderValue, []uint64{kindResponse, 0, 1, 0xffff_ffff, 0xffff_ffff}},
+		{"remove_header", removeHeader, []uint64{kindRequest, end, 100}},
+		{"read_body", readBody, []uint64{kindRequest, end, 100}},
+		{"write_body", writeBody, []uint64{kindResponse, end, 100}},
+		{"write_body wraps", writeBody, []uint64{kindRequest, 0x8000_0000, 0x8000_0000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHostCall(t, Options{Config: make([]byte, 64), Log: slog.New(&records{})})
+			h.put(t, 0, "Host")
+			h.r.Header.Set("X-Long", string(make([]byte, 64)))
+			_, err := h.call(tt.fn, tt.args...)
+			if !errors.Is(err, errABI) {
+				t.Errorf("%s%v = %v, want an ABI error", tt.name, tt.args, err)
+			}
+		})
+	}
+}
+
+// TestValueLongerThanBuffer checks the ABI's rule: a value that does not
+// fit is not written, and its length is returned.
+func TestValueLongerThanBuffer(t *testing.T) {
+	t.Parallel()
+	h := newHostCall(t, Options{Config: []byte("0123456789")})
+	h.put(t, 100, "XXXXXXXXXXXX")
+	h.r.Header.Set("X-A", "value")
+	tests := []struct {
+		name string
+		fn   api.GoModuleFunc
+		args []uint64
+		want uint64
+	}{
+		{"get_config", getConfig, []uint64{100, 9}, 10},
+		{"get_method", getMethod, []uint64{100, 2}, 3},
+		{"get_uri", getURI, []uint64{100, 5}, uint64(len("/in?q=1"))},
+		{"get_header_names", getHeaderNames, []uint64{kindRequest, 100, 5}, 2<<32 | uint64(len("host\x00x-a\x00"))},
+	}
+	for _, tt := range tests {
+		stack, err := h.call(tt.fn, tt.args...)
+		if err != nil || stack[0] != tt.want {
+			t.Errorf("%s%v = %#x, %v, want %#x", tt.name, tt.args, stack[0], err, tt.want)
+		}
+		if b, _ := h.inst.mem.Read(100, 12); string(b) != "XXXXXXXXXXXX" {
+			t.Errorf("%s%v wrote %q into a buffer too small", tt.name, tt.args, b)
+		}
+	}
+}
