@@ -77,6 +77,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// the response starts, as in the reference host: next's status replaces
 	// the guest's, next's body follows the guest's.
 	fw := w
+	if inst.features&featureBufferResponse == 0 {
+		// Framing is next's (or, after a status the guest set, the
+		// server's): a Content-Length or Transfer-Encoding the guest set
+		// would sit beside next's, and the client would see two lengths.
+		dropFraming(w.Header())
+	}
 	switch {
 	case inst.features&featureBufferResponse != 0:
 		inst.bw.reset(w, p.maxBody)
@@ -252,6 +258,13 @@ func (i *instance) resetResponseHeader(w http.ResponseWriter) {
 	}
 }
 
+// dropFraming removes the headers that frame a response body: the server
+// sets them from what is written.
+func dropFraming(h http.Header) {
+	delete(h, "Content-Length")
+	delete(h, "Transfer-Encoding")
+}
+
 // bodyAllowed reports whether a response with status may have a body.
 func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
@@ -261,8 +274,8 @@ func bodyAllowed(status int) bool {
 func (i *instance) answer() {
 	status := i.statusCode()
 	h := i.w.Header()
+	delete(h, "Transfer-Encoding")
 	if bodyAllowed(status) {
-		delete(h, "Transfer-Encoding")
 		h.Set("Content-Length", strconv.Itoa(len(i.respOut)))
 	}
 	i.w.WriteHeader(status)
@@ -292,9 +305,12 @@ func (i *instance) flush() {
 			delete(h, k)
 		}
 	}
-	if bodyAllowed(status) && (i.r.Method != http.MethodHead || i.respWritten) {
-		delete(h, "Transfer-Encoding")
+	delete(h, "Transfer-Encoding")
+	switch {
+	case bodyAllowed(status) && (i.r.Method != http.MethodHead || i.respWritten):
 		h.Set("Content-Length", strconv.Itoa(len(body)))
+	case len(h["Content-Length"]) > 1: // a HEAD's length, duplicated by the guest
+		delete(h, "Content-Length")
 	}
 	i.w.WriteHeader(status)
 	if i.r.Method != http.MethodHead && bodyAllowed(status) && len(body) > 0 {

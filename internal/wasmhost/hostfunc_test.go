@@ -3,10 +3,16 @@ package wasmhost
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/tetratelabs/wazero/api"
 )
@@ -235,5 +241,52 @@ func TestValueLongerThanBuffer(t *testing.T) {
 		if b, _ := h.inst.mem.Read(100, 12); string(b) != "XXXXXXXXXXXX" {
 			t.Errorf("%s%v wrote %q into a buffer too small", tt.name, tt.args, b)
 		}
+	}
+}
+
+// rawGet sends a GET over a fresh connection and returns the response as
+// it came on the wire.
+func rawGet(t *testing.T, srv *httptest.Server, path string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestGuestFramingHeadersDropped: Content-Length and Transfer-Encoding a
+// guest sets on the response before a streamed next must not go out beside
+// next's own, which httputil.ReverseProxy adds to them.
+func TestGuestFramingHeadersDropped(t *testing.T) {
+	t.Parallel()
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "0123456789")
+	}))
+	t.Cleanup(upstream.Close)
+	target, _ := url.Parse(upstream.URL)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) }}
+	cfg := `{"response_headers": {"Content-Length": "3", "Transfer-Encoding": "gzip", "X-Plugin": "yes"}}`
+	p := load(t, Options{Name: "framing", Module: guest(t, "headers"), Config: []byte(cfg)})
+	srv := front(t, p, proxy)
+	raw := rawGet(t, srv, "/")
+	head, body, _ := strings.Cut(raw, "\r\n\r\n")
+	if n := strings.Count(strings.ToLower(head), "\r\ncontent-length:"); n != 1 || !strings.Contains(head, "Content-Length: 10") {
+		t.Errorf("response head has %d Content-Length, want one of 10:\n%s", n, head)
+	}
+	if strings.Contains(strings.ToLower(head), "transfer-encoding") || !strings.Contains(head, "X-Plugin: yes") {
+		t.Errorf("response head = %s, want no Transfer-Encoding and X-Plugin", head)
+	}
+	if body != "0123456789" {
+		t.Errorf("body = %q, want 0123456789", body)
 	}
 }
