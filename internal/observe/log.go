@@ -67,5 +67,5 @@ func Subsystem(l *slog.Logger, name string) *slog.Logger {
 // SubsystemNames lists the subsystems whose level log.levels can set.
 func SubsystemNames() []string {
 	return []string{SubsystemGateway, SubsystemRouter, SubsystemProxy, SubsystemCircuit, SubsystemConfig,
-		SubsystemAdmin, SubsystemAuth, SubsystemDDoS, SubsystemTracer, SubsystemCache, SubsystemCluster}
+		SubsystemAdmin, SubsystemAuth, SubsystemDDoS, SubsystemTracer, SubsystemCache, SubsystemCluster, SubsystemPlugin}
 }
