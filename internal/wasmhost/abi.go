@@ -43,6 +43,22 @@ const (
 	kindResponseTrailers = 3
 )
 
+// Per-request budgets of what a guest can make the host hold or emit (its
+// start function counts as a request).
+const (
+	// maxHeaderBytes bounds the header fields a guest sets or adds in one
+	// request, request and response together, each counted as name, value
+	// and 32 bytes (as HPACK does); past it the call traps. It is
+	// http.DefaultMaxHeaderBytes, what the server accepts from a client.
+	maxHeaderBytes = http.DefaultMaxHeaderBytes
+	// maxLogRecords bounds the records a guest logs in one request, log
+	// calls and stdout and stderr lines together; the rest are dropped, with
+	// one warning.
+	maxLogRecords = 100
+	// maxLogBytes bounds one record; the rest of it is cut.
+	maxLogBytes = 4 << 10
+)
+
 // errABI is wrapped by the panics of host functions that a guest misused:
 // wazero turns them into an error of the guest call, which fails the request
 // and discards the instance.
@@ -112,9 +128,15 @@ type instance struct {
 
 	names []string // scratch for get_header_names
 	canon []byte   // scratch for canonical header names
+
+	headerBytes    int // set and added by the guest in this request
+	logs           int // records logged in this request
+	stdout, stderr logWriter
 }
 
 func (i *instance) close() {
+	i.stdout.flush()
+	i.stderr.flush()
 	i.deadline.timer.Stop()
 	_ = i.mod.Close(context.Background())
 	if i.counted {
@@ -133,6 +155,7 @@ func (i *instance) begin(w http.ResponseWriter, r *http.Request) {
 	i.reqBuf, i.reqOut, i.reqWritten = i.reqBuf[:0], i.reqOut[:0], false
 	i.respOut, i.respWritten, i.respReadOff = i.respOut[:0], false, 0
 	i.buffering = false
+	i.headerBytes, i.logs = 0, 0
 }
 
 // keepBuffer is the largest buffer an idle instance keeps.
@@ -140,6 +163,8 @@ const keepBuffer = 64 << 10
 
 // end forgets the request, keeping modest buffers for the next one.
 func (i *instance) end() {
+	i.stdout.flush()
+	i.stderr.flush()
 	i.replay.detach()
 	i.bw.release()
 	i.w, i.r, i.reqSrc = nil, nil, nil
@@ -292,7 +317,29 @@ func logMessage(ctx context.Context, mod api.Module, stack []uint64) {
 		return
 	}
 	msg := inst.read(mod.Memory(), uint32(stack[1]), uint32(stack[2]), "log message")
-	inst.p.log.Log(lctx, lvl, string(msg))
+	if inst.allowLog() {
+		inst.p.log.Log(lctx, lvl, string(msg[:min(len(msg), maxLogBytes)]))
+	}
+}
+
+// allowLog counts a record against the request's budget; the first one
+// over it is replaced by a warning.
+func (i *instance) allowLog() bool {
+	i.logs++
+	if i.logs == maxLogRecords+1 {
+		i.p.log.LogAttrs(i.logContext(), slog.LevelWarn, "wasm plugin: log records over the per-request cap dropped",
+			slog.Int("max_records", maxLogRecords))
+	}
+	return i.logs <= maxLogRecords
+}
+
+// chargeHeader counts a field the guest sets or adds against the request's
+// budget, and traps past it.
+func (i *instance) chargeHeader(fn, name, value string) {
+	i.headerBytes += len(name) + len(value) + 32
+	if i.headerBytes > maxHeaderBytes {
+		panic(abiError("%s: the guest set over %d bytes of headers in this request", fn, maxHeaderBytes))
+	}
 }
 
 // log_enabled(level i32) -> i32: 1 if a message at level would be logged.
@@ -598,6 +645,7 @@ func (i *instance) headerOp(fn string, mem api.Memory, stack []uint64, withValue
 func setHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	inst := instanceFrom(ctx)
 	h, name, value := inst.headerOp("set_header_value", mod.Memory(), stack, true)
+	inst.chargeHeader("set_header_value", name, value)
 	if h == nil {
 		inst.r.Host = value
 		return
@@ -609,6 +657,7 @@ func setHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 func addHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	inst := instanceFrom(ctx)
 	h, name, value := inst.headerOp("add_header_value", mod.Memory(), stack, true)
+	inst.chargeHeader("add_header_value", name, value)
 	if h == nil {
 		inst.r.Host = value // a request has one Host
 		return

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,81 @@ func TestGuestFramingHeadersDropped(t *testing.T) {
 	}
 	if body != "0123456789" {
 		t.Errorf("body = %q, want 0123456789", body)
+	}
+}
+
+// TestHeaderBudget: a guest adding headers in a loop traps once it set
+// maxHeaderBytes in a request, rather than growing the host's maps until
+// its deadline.
+func TestHeaderBudget(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []uint32{kindRequest, kindResponse} {
+		t.Run(fmt.Sprint(kind), func(t *testing.T) {
+			t.Parallel()
+			h := newHostCall(t, Options{})
+			h.put(t, 0, "X-Big")
+			const valueLen = 60 << 10
+			h.put(t, 16, strings.Repeat("v", valueLen))
+			calls := 0
+			var err error
+			for ; calls < 100 && err == nil; calls++ {
+				_, err = h.call(addHeaderValue, uint64(kind), 0, 5, 16, valueLen)
+			}
+			if !errors.Is(err, errABI) || calls < maxHeaderBytes/valueLen {
+				t.Fatalf("after %d add_header_value calls of %d bytes: err = %v, want an ABI error", calls, valueLen, err)
+			}
+			hdr := h.r.Header
+			if kind == kindResponse {
+				hdr = h.rec.Header()
+			}
+			if got := len(hdr["X-Big"]) * valueLen; got > maxHeaderBytes {
+				t.Errorf("host holds %d bytes of X-Big, want at most %d", got, maxHeaderBytes)
+			}
+			// The budget is per request.
+			h.inst.end()
+			h.inst.begin(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+			if _, err := h.call(setHeaderValue, uint64(kind), 0, 5, 16, valueLen); err != nil {
+				t.Errorf("next request: set_header_value = %v, want nil", err)
+			}
+		})
+	}
+}
+
+// TestLogBudget: log calls and stdout/stderr lines share a per-request cap,
+// each record is cut at maxLogBytes, and the cap starts again with the next
+// request.
+func TestLogBudget(t *testing.T) {
+	t.Parallel()
+	logs := &records{}
+	h := newHostCall(t, Options{Log: slog.New(logs)})
+	msg := strings.Repeat("m", 2*maxLogBytes)
+	h.put(t, 0, msg)
+	for range 3 * maxLogRecords {
+		if _, err := h.call(logMessage, 0, 0, uint64(len(msg))); err != nil {
+			t.Fatal(err)
+		}
+		_, _ = h.inst.stderr.Write([]byte("line\n"))
+	}
+	got := logs.all()
+	if len(got) != maxLogRecords+1 {
+		t.Fatalf("%d records logged, want %d and a warning", len(got), maxLogRecords)
+	}
+	for _, m := range got {
+		if len(m) > maxLogBytes+100 {
+			t.Errorf("record of %d bytes logged, want at most %d", len(m), maxLogBytes)
+		}
+	}
+	if !strings.Contains(got[maxLogRecords], "over the per-request cap") {
+		t.Errorf("last record = %q, want the warning", got[maxLogRecords])
+	}
+	h.inst.end()
+	h.inst.begin(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	_, _ = h.inst.stdout.Write([]byte("a panic: "))
+	_, _ = h.inst.stdout.Write([]byte("in pieces\nand a partial line"))
+	h.inst.end()
+	got = logs.all()[maxLogRecords+1:]
+	want := []string{"wasm plugin output text=a panic: in pieces", "wasm plugin output text=and a partial line"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stdout records = %q, want %q", got, want)
 	}
 }

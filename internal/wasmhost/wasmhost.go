@@ -230,8 +230,6 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 		// A reactor (Go's -buildmode=c-shared, Rust's cdylib) exports
 		// _initialize; a command (TinyGo) exports _start and must not exit.
 		WithStartFunctions("_initialize", "_start").
-		WithStdout(&logWriter{log: log, stream: "stdout"}).
-		WithStderr(&logWriter{log: log, stream: "stderr"}).
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
@@ -398,19 +396,56 @@ func (p *Plugin) release(inst *instance) {
 	inst.close()
 }
 
-// logWriter sends a guest's stdout or stderr to the plugin's logger.
+// logWriter sends an instance's stdout or stderr to the plugin's logger,
+// a record a line (a Go guest's runtime writes a panic's trace in many
+// small pieces), within the request's log budget. A line longer than
+// maxLogBytes is cut; a partial line is sent when the request ends.
 type logWriter struct {
-	log    *slog.Logger
+	inst   *instance
 	stream string
+	line   []byte
+	cut    bool // the rest of this line is dropped
 }
 
 func (w *logWriter) Write(b []byte) (int, error) {
-	if w.log.Enabled(context.Background(), slog.LevelInfo) {
-		if t := bytes.TrimRight(b, "\n"); len(t) > 0 {
-			w.log.Info("wasm plugin output", "stream", w.stream, "text", string(t))
-		}
+	n := len(b)
+	if !w.inst.p.log.Enabled(context.Background(), slog.LevelInfo) {
+		return n, nil
 	}
-	return len(b), nil
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		chunk := b
+		if i >= 0 {
+			chunk = b[:i]
+		}
+		if !w.cut {
+			room := maxLogBytes - len(w.line)
+			w.line = append(w.line, chunk[:min(len(chunk), room)]...)
+			if len(chunk) > room {
+				w.flush()
+				w.cut = true
+			}
+		}
+		if i < 0 {
+			break
+		}
+		w.flush()
+		w.cut = false
+		b = b[i+1:]
+	}
+	return n, nil
+}
+
+// flush logs the pending line, if any.
+func (w *logWriter) flush() {
+	if len(w.line) == 0 {
+		return
+	}
+	if w.inst.allowLog() {
+		w.inst.p.log.LogAttrs(w.inst.logContext(), slog.LevelInfo, "wasm plugin output",
+			slog.String("stream", w.stream), slog.String("text", string(w.line)))
+	}
+	w.line = w.line[:0]
 }
 
 // limitedMemory backs a guest's linear memory and refuses to grow it past
@@ -448,12 +483,17 @@ func (a memoryAllocator) Allocate(capacity, _ uint64) experimental.LinearMemory 
 // plugin's deadline.
 func (p *Plugin) newInstance() (*instance, error) {
 	inst := &instance{p: p, stack: make([]uint64, 2)}
+	inst.stdout = logWriter{inst: inst, stream: "stdout"}
+	inst.stderr = logWriter{inst: inst, stream: "stderr"}
 	inst.base = context.WithValue(context.Background(), instanceKey{}, inst)
 	inst.deadline.init(inst.base)
 	ctx := experimental.WithMemoryAllocator(inst.base, memoryAllocator{limit: p.memLimit})
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	mod, err := p.rt.rt.InstantiateModule(ctx, p.compiled, p.modCfg)
+	cfg := p.modCfg.WithStdout(&inst.stdout).WithStderr(&inst.stderr)
+	mod, err := p.rt.rt.InstantiateModule(ctx, p.compiled, cfg)
+	inst.stdout.flush()
+	inst.stderr.flush()
 	if err != nil {
 		inst.deadline.timer.Stop()
 		return nil, fmt.Errorf("instantiate: %w", err)

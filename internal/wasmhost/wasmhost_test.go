@@ -199,7 +199,7 @@ func (h *records) Handle(_ context.Context, r slog.Record) error {
 	defer h.mu.Unlock()
 	msg := r.Message
 	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "reason" || a.Key == "phase" {
+		if a.Key == "reason" || a.Key == "phase" || a.Key == "text" {
 			msg += " " + a.Key + "=" + a.Value.String()
 		}
 		return true
