@@ -1,6 +1,7 @@
 package wasmhost
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -365,5 +367,57 @@ func TestLogBudget(t *testing.T) {
 	want := []string{"wasm plugin output text=a panic: in pieces", "wasm plugin output text=and a partial line"}
 	if !slices.Equal(got, want) {
 		t.Errorf("stdout records = %q, want %q", got, want)
+	}
+}
+
+// TestCloseWithRequestsInFlight: closing a plugin (a reload) while requests
+// wait on next lets them finish, handle_response included; the instances
+// they hold are closed when they end, and new requests fail cleanly.
+func TestCloseWithRequestsInFlight(t *testing.T) {
+	t.Parallel()
+	logs := &records{}
+	obs := &counter{}
+	p, err := testRT.Load(context.Background(), Options{Name: "reload", Module: guest(t, "headers"), Log: slog.New(logs),
+		Observer: obs, Config: []byte(`{"echo_header":"X-Id"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv := front(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, "ok")
+	}))
+	const inFlight = 3
+	var wg sync.WaitGroup
+	for i := range inFlight {
+		wg.Go(func() {
+			req := newRequest(t, http.MethodGet, srv.URL, "")
+			req.Header.Set("X-Id", fmt.Sprint(i))
+			if resp, body := do(t, req); resp.StatusCode != http.StatusOK || body != "ok" {
+				t.Errorf("in-flight request %d: got %d %q, want 200 ok", i, resp.StatusCode, body)
+			}
+		})
+		<-arrived
+	}
+	if err := p.Close(context.Background()); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if resp, _ := do(t, newRequest(t, http.MethodGet, srv.URL, "")); resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("request after Close: status = %d, want 500", resp.StatusCode)
+	}
+	close(release)
+	wg.Wait()
+	echoes := 0
+	for _, m := range logs.all() {
+		if strings.HasPrefix(m, "echo ") {
+			echoes++
+		}
+	}
+	if echoes != inFlight || obs.failed.Load() != 1 {
+		t.Errorf("handle_response ran %d times, %d failures, want %d and 1 (the request after Close)", echoes, obs.failed.Load(), inFlight)
+	}
+	if got := p.live.Load(); got != 0 {
+		t.Errorf("live instances after the requests ended = %d, want 0", got)
 	}
 }
