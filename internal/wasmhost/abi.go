@@ -370,6 +370,11 @@ func setMethod(ctx context.Context, mod api.Module, stack []uint64) {
 	if len(m) == 0 || !isToken(m) {
 		panic(abiError("set_method: %q is not a method", m))
 	}
+	// CONNECT takes a host:port, not the path the route proxies: the
+	// transport would send "CONNECT /path", which is not a request.
+	if string(m) == http.MethodConnect {
+		panic(abiError("set_method: CONNECT is not proxied"))
+	}
 	inst.r.Method = string(m)
 }
 

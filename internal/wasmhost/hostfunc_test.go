@@ -421,3 +421,33 @@ func TestCloseWithRequestsInFlight(t *testing.T) {
 		t.Errorf("live instances after the requests ended = %d, want 0", got)
 	}
 }
+
+func TestSetMethodValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give    string
+		wantErr bool
+	}{
+		{"PATCH", false},
+		{"PROPFIND", false},
+		{"", true},
+		{"GET ", true},
+		{"G\x00T", true},
+		{"GET /x HTTP/1.1\r\n", true},
+		{"CONNECT", true},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.give), func(t *testing.T) {
+			t.Parallel()
+			h := newHostCall(t, Options{})
+			h.put(t, 100, tt.give)
+			_, err := h.call(setMethod, 100, uint64(len(tt.give)))
+			if tt.wantErr != errors.Is(err, errABI) {
+				t.Errorf("set_method(%q) = %v, want ABI error %v", tt.give, err, tt.wantErr)
+			}
+			if want := map[bool]string{true: http.MethodGet, false: tt.give}[tt.wantErr]; h.r.Method != want {
+				t.Errorf("set_method(%q): method = %q, want %q", tt.give, h.r.Method, want)
+			}
+		})
+	}
+}
