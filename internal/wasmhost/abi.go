@@ -646,11 +646,30 @@ func (i *instance) headerOp(fn string, mem api.Memory, stack []uint64, withValue
 	return h, string(i.canonical(n)), value
 }
 
-// set_header_value(kind, name, name_len, value, value_len i32).
+// connectionSpecific reports whether a response header names the
+// connection, not the message: the server's to set. HTTP/2 and HTTP/3 must
+// not send them (a client treats the response as malformed), and Go's
+// HTTP/2 server would.
+func (i *instance) connectionSpecific(kind uint32, name string) bool {
+	if kind != kindResponse {
+		return false
+	}
+	switch name {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// set_header_value(kind, name, name_len, value, value_len i32). A
+// connection-specific response header is ignored.
 func setHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	inst := instanceFrom(ctx)
 	h, name, value := inst.headerOp("set_header_value", mod.Memory(), stack, true)
 	inst.chargeHeader("set_header_value", name, value)
+	if inst.connectionSpecific(uint32(stack[0]), name) {
+		return
+	}
 	if h == nil {
 		inst.r.Host = value
 		return
@@ -658,11 +677,15 @@ func setHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	h[name] = []string{value}
 }
 
-// add_header_value(kind, name, name_len, value, value_len i32).
+// add_header_value(kind, name, name_len, value, value_len i32). A
+// connection-specific response header is ignored.
 func addHeaderValue(ctx context.Context, mod api.Module, stack []uint64) {
 	inst := instanceFrom(ctx)
 	h, name, value := inst.headerOp("add_header_value", mod.Memory(), stack, true)
 	inst.chargeHeader("add_header_value", name, value)
+	if inst.connectionSpecific(uint32(stack[0]), name) {
+		return
+	}
 	if h == nil {
 		inst.r.Host = value // a request has one Host
 		return

@@ -451,3 +451,22 @@ func TestSetMethodValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionSpecificResponseHeadersIgnored: Connection, Keep-Alive,
+// Proxy-Connection and Upgrade a guest sets on the response never reach
+// the response (over HTTP/2 they would make it malformed).
+func TestConnectionSpecificResponseHeadersIgnored(t *testing.T) {
+	t.Parallel()
+	cfg := `{"response_headers": {"Connection": "close", "Keep-Alive": "timeout=5", "Proxy-Connection": "close", "Upgrade": "h2c", "X-Plugin": "yes"}}`
+	p := load(t, Options{Name: "hop", Module: guest(t, "headers"), Config: []byte(cfg)})
+	var got http.Header
+	h := p.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = w.Header().Clone()
+		_, _ = io.WriteString(w, "ok")
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+	want := http.Header{"X-Plugin": {"yes"}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("response header next got = %v, want %v", got, want)
+	}
+}
