@@ -168,7 +168,7 @@ func (i *instance) end() {
 	i.replay.detach()
 	i.bw.release()
 	i.w, i.r, i.reqSrc = nil, nil, nil
-	for _, b := range []*[]byte{&i.reqBuf, &i.reqOut, &i.respOut, &i.bw.body} {
+	for _, b := range []*[]byte{&i.reqBuf, &i.reqOut, &i.respOut, &i.bw.body, &i.canon} {
 		if cap(*b) > keepBuffer {
 			*b = nil
 		}

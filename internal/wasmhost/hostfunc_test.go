@@ -470,3 +470,23 @@ func TestConnectionSpecificResponseHeadersIgnored(t *testing.T) {
 		t.Errorf("response header next got = %v, want %v", got, want)
 	}
 }
+
+// TestHugeHeaderNameNotKept: a guest looking up a header name as large as
+// its memory must not leave a scratch buffer that size on the host for as
+// long as the instance is pooled.
+func TestHugeHeaderNameNotKept(t *testing.T) {
+	t.Parallel()
+	h := newHostCall(t, Options{})
+	if _, ok := h.inst.mem.Grow(3); !ok {
+		t.Fatal("grow memory")
+	}
+	name := strings.Repeat("x", 3<<16)
+	h.put(t, 0, name)
+	if _, err := h.call(getHeaderValues, kindRequest, 0, uint64(len(name)), 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.inst.end()
+	if c := cap(h.inst.canon); c > keepBuffer {
+		t.Errorf("instance keeps a %d-byte scratch buffer after the request, want at most %d", c, keepBuffer)
+	}
+}
