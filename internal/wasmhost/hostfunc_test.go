@@ -490,3 +490,35 @@ func TestHugeHeaderNameNotKept(t *testing.T) {
 		t.Errorf("instance keeps a %d-byte scratch buffer after the request, want at most %d", c, keepBuffer)
 	}
 }
+
+// TestHostFunctionMisuseTraps: a guest passing set_uri a buffer that wraps
+// past 2^32 makes the host function panic; wazero turns that into an error
+// of the guest call, so only that request fails (500, reason abi), never
+// the process.
+func TestHostFunctionMisuseTraps(t *testing.T) {
+	t.Parallel()
+	code := []byte{
+		0x41, 0x70, // i32.const -16 (0xfffffff0)
+		0x41, 0x20, // i32.const 32
+		0x10, 0x00, // call set_uri
+		0x42, 0x01, // i64.const 1: next
+	}
+	logs := &records{}
+	obs := &counter{}
+	p := load(t, Options{Name: "misuse", Module: handMadeModuleTyped(hostModule, "set_uri", 2, code), Log: slog.New(logs), Observer: obs})
+	srv := front(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("next called after the guest broke the ABI")
+	}))
+	for range 2 {
+		resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, ""))
+		if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, `"plugin_failed"`) {
+			t.Errorf("got %d %s, want 500 plugin_failed", resp.StatusCode, body)
+		}
+	}
+	if obs.failed.Load() != 2 {
+		t.Errorf("failed = %d, want 2", obs.failed.Load())
+	}
+	if !slices.ContainsFunc(logs.all(), func(m string) bool { return strings.Contains(m, "reason=abi") }) {
+		t.Errorf("logs %q, want a failure with reason=abi", logs.all())
+	}
+}

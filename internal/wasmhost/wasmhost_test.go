@@ -716,6 +716,12 @@ func moduleImporting(module, name string) []byte {
 // code (it must leave an i64), handle_response and a one-page memory, and
 // importing module.name as () -> () unless module is "".
 func handMadeModule(module, name string, code []byte) []byte {
+	return handMadeModuleTyped(module, name, 0, code)
+}
+
+// handMadeModuleTyped is handMadeModule with the import's type: 0 for
+// () -> (), 2 for (i32, i32) -> ().
+func handMadeModuleTyped(module, name string, typ byte, code []byte) []byte {
 	str := func(s string) []byte { return append([]byte{byte(len(s))}, s...) }
 	section := func(id byte, body []byte) []byte { return append([]byte{id, byte(len(body))}, body...) }
 	first := byte(0) // index of the first defined function
@@ -729,7 +735,7 @@ func handMadeModule(module, name string, code []byte) []byte {
 		imp := []byte{1}
 		imp = append(imp, str(module)...)
 		imp = append(imp, str(name)...)
-		imp = append(imp, 0x00, 0x00) // func, type 0
+		imp = append(imp, 0x00, typ) // func
 		m = append(m, section(2, imp)...)
 		first = 1
 	}
