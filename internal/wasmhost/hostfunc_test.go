@@ -522,3 +522,35 @@ func TestHostFunctionMisuseTraps(t *testing.T) {
 		t.Errorf("logs %q, want a failure with reason=abi", logs.all())
 	}
 }
+
+// TestDeadlineDoesNotSpanNext: each guest call has its own deadline; the
+// timer of handle_request is stopped while next runs, so a next slower than
+// the timeout neither fails handle_response nor leaves a deadline to fire
+// into the instance's next request.
+func TestDeadlineDoesNotSpanNext(t *testing.T) {
+	t.Parallel()
+	const timeout = 100 * time.Millisecond
+	logs := &records{}
+	obs := &counter{}
+	p := load(t, Options{Name: "slow-next", Module: guest(t, "headers"), Timeout: timeout, PoolSize: 1, MaxInstances: 1,
+		Log: slog.New(logs), Observer: obs, Config: []byte(`{"echo_header":"X-Id"}`)})
+	srv := front(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * timeout) // the upstream's time, not the guest's
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	for i, path := range []string{"/slow", "/slow", "/"} {
+		req := newRequest(t, http.MethodGet, srv.URL+path, "")
+		req.Header.Set("X-Id", fmt.Sprint(i))
+		if resp, body := do(t, req); resp.StatusCode != http.StatusOK || body != "ok" {
+			t.Errorf("request %d (%s): got %d %q, want 200 ok", i, path, resp.StatusCode, body)
+		}
+	}
+	if obs.failed.Load() != 0 || obs.ok.Load() != 3 {
+		t.Errorf("ok = %d, failed = %d, want 3 and 0", obs.ok.Load(), obs.failed.Load())
+	}
+	if !slices.Contains(logs.all(), "echo 2") {
+		t.Errorf("logs %q, want handle_response's echo 2", logs.all())
+	}
+}
