@@ -33,7 +33,8 @@ type FactoryConfig struct {
 	MemoryLimitPages uint32 `yaml:"memory_limit_pages"`
 	// Timeout is each guest call's deadline. Default DefaultTimeout.
 	Timeout time.Duration `yaml:"timeout"`
-	// PoolSize is how many idle instances are kept. Default GOMAXPROCS.
+	// PoolSize is how many idle instances are kept once the load drops
+	// (Options.PoolSize). Default GOMAXPROCS.
 	PoolSize int `yaml:"pool_size"`
 	// MaxBodyBytes caps a body buffered for the guest. Default
 	// DefaultMaxBodyBytes.

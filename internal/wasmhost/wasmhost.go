@@ -92,9 +92,16 @@ type Options struct {
 	MemoryLimitPages uint32
 	// Timeout is the deadline of each guest call. Default DefaultTimeout (1s).
 	Timeout time.Duration
-	// PoolSize is the most idle instances kept for reuse; more are made on
-	// demand under load and closed after use. Default GOMAXPROCS.
+	// PoolSize is how many idle instances are kept when the load drops.
+	// Under load every instance made is kept for reuse (an instance serves
+	// one request from handle_request to handle_response, the upstream's
+	// answer included, so concurrent requests need as many); instances
+	// that stayed idle for a whole TrimInterval beyond PoolSize are
+	// closed. Default GOMAXPROCS.
 	PoolSize int
+	// TrimInterval is how often idle instances beyond PoolSize are
+	// closed. Default DefaultTrimInterval (30s).
+	TrimInterval time.Duration
 	// MaxInstances is the most instances alive at once; a request that
 	// finds them all busy is answered 503 plugin_busy at once rather than
 	// queued. Default DefaultMaxInstances (1024).
@@ -167,7 +174,52 @@ type Plugin struct {
 	// is closed rather than pooled.
 	mu     sync.RWMutex
 	closed bool
-	pool   chan *instance
+	pool   chan *instance // idle instances; room for all of them
+	keep   int            // PoolSize
+	// lowWater is the fewest idle instances seen since the last trim: that
+	// many stayed idle the whole interval.
+	lowWater atomic.Int64
+	stopTrim chan struct{}
+	trimDone chan struct{}
+}
+
+// DefaultTrimInterval is how often a plugin closes, by default, the idle
+// instances it did not need over the last interval, beyond PoolSize.
+const DefaultTrimInterval = 30 * time.Second
+
+// trim closes, every interval until Close, the instances that stayed idle
+// the whole interval, keeping p.keep.
+func (p *Plugin) trim(every time.Duration) {
+	defer close(p.trimDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopTrim:
+			return
+		case <-t.C:
+		}
+		excess := int(p.lowWater.Swap(int64(len(p.pool)))) - p.keep
+		for ; excess > 0; excess-- {
+			select {
+			case inst := <-p.pool:
+				inst.close()
+			default:
+				excess = 0
+			}
+		}
+		p.lowWater.Store(int64(len(p.pool)))
+	}
+}
+
+// noteIdle records n idle instances left after a request took one.
+func (p *Plugin) noteIdle(n int64) {
+	for {
+		cur := p.lowWater.Load()
+		if n >= cur || p.lowWater.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // Load compiles o.Module once, checks that it implements the guest side of
@@ -186,6 +238,9 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 	}
 	if o.MaxInstances <= 0 {
 		o.MaxInstances = DefaultMaxInstances
+	}
+	if o.TrimInterval <= 0 {
+		o.TrimInterval = DefaultTrimInterval
 	}
 	o.PoolSize = min(o.PoolSize, o.MaxInstances)
 	if o.MaxBodyBytes <= 0 {
@@ -223,7 +278,10 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 		maxLive:  int64(o.MaxInstances),
 		log:      log,
 		obs:      o.Observer,
-		pool:     make(chan *instance, o.PoolSize),
+		pool:     make(chan *instance, o.MaxInstances),
+		keep:     o.PoolSize,
+		stopTrim: make(chan struct{}),
+		trimDone: make(chan struct{}),
 	}
 	p.modCfg = wazero.NewModuleConfig().
 		WithName(""). // anonymous: many instances of one module
@@ -242,6 +300,8 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 	p.live.Add(1)
 	inst.counted = true
 	p.pool <- inst
+	p.lowWater.Store(1)
+	go p.trim(o.TrimInterval)
 	return p, nil
 }
 
@@ -334,6 +394,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
+	close(p.stopTrim)
 	for {
 		select {
 		case inst := <-p.pool:
@@ -344,6 +405,7 @@ func (p *Plugin) Close(ctx context.Context) error {
 		break
 	}
 	p.mu.Unlock()
+	<-p.trimDone
 	return p.compiled.Close(ctx)
 }
 
@@ -358,9 +420,11 @@ var ErrBusy = errors.New("wasm plugin has no free instance")
 func (p *Plugin) acquire() (*instance, error) {
 	select {
 	case inst := <-p.pool:
+		p.noteIdle(int64(len(p.pool)))
 		return inst, nil
 	default:
 	}
+	p.noteIdle(0)
 	p.mu.RLock()
 	closed := p.closed
 	p.mu.RUnlock()

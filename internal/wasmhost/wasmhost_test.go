@@ -869,3 +869,53 @@ func BenchmarkWasmEmpty(b *testing.B) {
 	p := load(b, Options{Name: "empty", Module: guest(b, "empty"), PoolSize: 1})
 	benchmarkHandler(b, p.Wrap(trivial))
 }
+
+// TestPoolKeepsInstancesUnderLoadThenTrims: concurrent requests (each holds
+// an instance through the upstream's answer) leave their instances pooled,
+// so the next wave makes none; once the load is gone, the instances beyond
+// PoolSize are closed.
+func TestPoolKeepsInstancesUnderLoadThenTrims(t *testing.T) {
+	t.Parallel()
+	p := load(t, Options{Name: "pool", Module: guest(t, "empty"), PoolSize: 1, TrimInterval: 300 * time.Millisecond})
+	arrived, release := make(chan struct{}), make(chan struct{})
+	srv := front(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			arrived <- struct{}{}
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	wave := func() {
+		release = make(chan struct{})
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				if resp, _ := do(t, newRequest(t, http.MethodGet, srv.URL+"/hold", "")); resp.StatusCode != http.StatusOK {
+					t.Errorf("held request: status = %d, want 200", resp.StatusCode)
+				}
+			})
+			<-arrived
+		}
+		close(release)
+		wg.Wait()
+	}
+	wave()
+	if got := p.live.Load(); got != 6 {
+		t.Fatalf("after 6 concurrent requests live = %d, want 6 (all kept for reuse)", got)
+	}
+	made := p.live.Load()
+	wave()
+	if got := p.live.Load(); got != made || len(p.pool) != 6 {
+		t.Fatalf("second wave: live %d, idle %d; want the 6 instances reused, none made", got, len(p.pool))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.live.Load() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle instances not trimmed to PoolSize 1: live = %d", p.live.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if resp, body := do(t, newRequest(t, http.MethodGet, srv.URL, "")); resp.StatusCode != http.StatusOK || body != "ok" {
+		t.Fatalf("after the trim: %d %q", resp.StatusCode, body)
+	}
+}
