@@ -183,6 +183,10 @@ type Plugin struct {
 	trimDone chan struct{}
 }
 
+// minStartTimeout is the least time a guest's start function (_initialize
+// or _start) gets, whatever Options.Timeout says.
+const minStartTimeout = 10 * time.Second
+
 // DefaultTrimInterval is how often a plugin closes, by default, the idle
 // instances it did not need over the last interval, beyond PoolSize.
 const DefaultTrimInterval = 30 * time.Second
@@ -552,7 +556,12 @@ func (p *Plugin) newInstance() (*instance, error) {
 	inst.base = context.WithValue(context.Background(), instanceKey{}, inst)
 	inst.deadline.init(inst.base)
 	ctx := experimental.WithMemoryAllocator(inst.base, memoryAllocator{limit: p.memLimit})
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	// The start function runs the same code for every instance, and Load
+	// ran it once already; its deadline only guards against a guest that
+	// never returns, so it is generous: a machine under load (many
+	// instances made at once, each starting a Go runtime) must not fail
+	// requests here.
+	ctx, cancel := context.WithTimeout(ctx, max(p.timeout, minStartTimeout))
 	defer cancel()
 	cfg := p.modCfg.WithStdout(&inst.stdout).WithStderr(&inst.stderr)
 	mod, err := p.rt.rt.InstantiateModule(ctx, p.compiled, cfg)

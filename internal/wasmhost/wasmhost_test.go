@@ -613,8 +613,8 @@ func TestConcurrentRequestsDoNotShareState(t *testing.T) {
 					return
 				}
 				if resp.Header.Get("X-Upstream-Id") != id || s.URI != "/"+id || s.Body != id || http.Header(s.Header).Get("X-Hello") != "world" {
-					t.Errorf("%s: upstream saw id %q, URI %q, body %q, X-Hello %q", id,
-						resp.Header.Get("X-Upstream-Id"), s.URI, s.Body, http.Header(s.Header).Get("X-Hello"))
+					t.Errorf("%s: upstream saw id %q, URI %q, body %q, X-Hello %q (answer %d %s)", id,
+						resp.Header.Get("X-Upstream-Id"), s.URI, s.Body, http.Header(s.Header).Get("X-Hello"), resp.StatusCode, body)
 				}
 			}
 		})
