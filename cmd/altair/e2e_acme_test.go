@@ -142,13 +142,7 @@ func loopbackDNS(t *testing.T) string {
 // closedPort is a loopback port nothing listens on.
 func closedPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
+	return portOf(t, strings.TrimPrefix(deadURL(t), "http://"))
 }
 
 func portOf(t *testing.T, addr string) int {

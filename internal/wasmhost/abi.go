@@ -389,18 +389,21 @@ func isToken(b []byte) bool {
 	return len(b) > 0
 }
 
-var tokenChars = func() (t [128]bool) {
+var tokenChars = alnumAnd("!#$%&'*+-.^_`|~")
+
+// alnumAnd is the set of ASCII letters, digits and the bytes of extra.
+func alnumAnd(extra string) (t [128]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
 	for c := 'a'; c <= 'z'; c++ {
 		t[c], t[c-'a'+'A'] = true, true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
+	for _, c := range extra {
 		t[c] = true
 	}
 	return t
-}()
+}
 
 // get_uri(buf, buf_limit i32) -> len i32: the escaped path and query.
 func getURI(ctx context.Context, mod api.Module, stack []uint64) {
@@ -555,18 +558,7 @@ func validHost(h string) bool {
 	return true
 }
 
-var hostChars = func() (t [128]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!$%&'()*+,-.:;=[]_~" {
-		t[c] = true
-	}
-	return t
-}()
+var hostChars = alnumAnd("!$%&'()*+,-.:;=[]_~")
 
 // get_header_values(kind, name, name_len, buf, buf_limit i32) ->
 // count<<32 | len i64: the values of one header, each followed by NUL.
