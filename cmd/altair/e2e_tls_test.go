@@ -96,26 +96,12 @@ func TestE2ETLS(t *testing.T) {
 
 	// Rotation: new files on disk, served by the next handshake.
 	writeTLSCert(t, dir, "gw.test", 2)
-	waitFor(t, 10*time.Second, "the rotated certificate", func() bool {
-		c, err := tls.Dial("tcp", p.addr, &tls.Config{ServerName: "gw.test", InsecureSkipVerify: true}) //nolint:gosec // the test reads the serial
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64() == 2
-	})
+	waitFor(t, 10*time.Second, "the rotated certificate", func() bool { return servedSerial(p.addr, "gw.test") == 2 })
 
 	// A certificate added to the config: served after the reload, no restart.
 	crt2, key2, _ := writeTLSCert(t, dir, "other.test", 5)
 	p.rewrite(strings.Replace(cfg, "    redirect_listen:", fmt.Sprintf("      - {cert_file: %q, key_file: %q}\n    redirect_listen:", crt2, key2), 1))
-	waitFor(t, 10*time.Second, "the added certificate", func() bool {
-		c, err := tls.Dial("tcp", p.addr, &tls.Config{ServerName: "other.test", InsecureSkipVerify: true}) //nolint:gosec // the test reads the serial
-		if err != nil {
-			return false
-		}
-		defer c.Close()
-		return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64() == 5
-	})
+	waitFor(t, 10*time.Second, "the added certificate", func() bool { return servedSerial(p.addr, "other.test") == 5 })
 	if strings.Contains(p.logs.String(), "keeps its TLS settings until restart") {
 		t.Errorf("adding a certificate warned about a restart:\n%s", p.logs.String())
 	}
@@ -147,6 +133,17 @@ func TestE2ETLS(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("altair did not stop after SIGTERM")
 	}
+}
+
+// servedSerial is the serial of the certificate addr serves for SNI name, or
+// -1 when the handshake fails.
+func servedSerial(addr, name string) int64 {
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true}) //nolint:gosec // the test reads the serial
+	if err != nil {
+		return -1
+	}
+	defer c.Close()
+	return c.ConnectionState().PeerCertificates[0].SerialNumber.Int64()
 }
 
 // redirectAddr is the redirect listener's address from the start line.

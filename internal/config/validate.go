@@ -12,6 +12,8 @@ import (
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/altair-gateway/altair/internal/pluginapi"
 	"strings"
 	"time"
 )
@@ -244,7 +246,7 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 		switch {
 		case pu.Name == "":
 			v.add(at+".name", "is required")
-		case !validPluginName(pu.Name):
+		case !pluginapi.ValidName(pu.Name):
 			v.add(at+".name", "%q: want lower-case letters, digits, '-', '_' or '.'", pu.Name)
 		}
 		if k := pu.Config.Kind; k != 0 && k != yaml.MappingNode && !(k == yaml.ScalarNode && pu.Config.Tag == "!!null") {
@@ -806,7 +808,3 @@ func (v *validator) cache(c *Config) {
 		}
 	}
 }
-
-// validPluginName reports whether s is a plugin name: [a-z0-9][a-z0-9_.-]*,
-// at most 64 bytes (as pluginapi.ValidName, which config cannot import).
-func validPluginName(s string) bool { return len(s) <= 64 && validName(s) }
