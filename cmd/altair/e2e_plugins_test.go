@@ -86,6 +86,7 @@ func TestE2EWasmPlugins(t *testing.T) {
     backends: [{url: %[1]q}]
     plugins:
       - name: wasm
+        label: validator
         config: {path: %[2]q, guest_config: {required: [name]}}
   - name: rewrite
     match: {prefix: /r/}
@@ -142,6 +143,7 @@ func TestE2EWasmPlugins(t *testing.T) {
 		`plugin_errors_total{plugin="wasm",route="trap"} 2`,
 		`plugin_invocations_total{plugin="wasm",route="headers"} 1`,
 		`plugin_duration_seconds_count{plugin="wasm",route="rewrite"} 1`,
+		`plugin_invocations_total{plugin="validator",route="validate"} 2`,
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %s", want)

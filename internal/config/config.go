@@ -652,6 +652,10 @@ const MaxRoutePlugins = 16
 type PluginUse struct {
 	// Name is the plugin's name. Required.
 	Name string `yaml:"name"`
+	// Label names this use in metrics (the plugin label), logs and explain,
+	// unique within the route. Default: Name, or Name#N for the N-th use
+	// of the same plugin on the route (N from 2).
+	Label string `yaml:"label"`
 	// Config is the plugin's configuration, as written (after ${VAR}
 	// expansion). Default: none.
 	Config yaml.Node `yaml:"config"`

@@ -44,6 +44,8 @@ func TestLoadRoutePluginsProblems(t *testing.T) {
 		{"name required", "      - config: {a: 1}\n", "routes[0].plugins[0].name", "- config", "is required"},
 		{"bad name", "      - name: Stamp!\n", "routes[0].plugins[0].name", "name: Stamp", "lower-case"},
 		{"config not a mapping", "      - name: stamp\n        config: [1, 2]\n", "routes[0].plugins[0].config", "config: [", "must be a mapping"},
+		{"bad label", "      - {name: stamp, label: \"A B\"}\n", "routes[0].plugins[0].label", "- {name: stamp", "lower-case"},
+		{"label twice", "      - {name: stamp, label: x}\n      - {name: wasm, label: x}\n", "routes[0].plugins[1].label", "name: wasm", "used twice"},
 		{"too many", strings.Repeat("      - name: p\n", MaxRoutePlugins+1), "routes[0].plugins", "plugins:", "at most 16"},
 	}
 	for _, tt := range tests {

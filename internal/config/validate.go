@@ -241,8 +241,17 @@ func (v *validator) route(i int, src routeSource, names map[string]string, match
 	if len(r.Plugins) > MaxRoutePlugins {
 		v.add(P("plugins"), "has %d plugins; at most %d", len(r.Plugins), MaxRoutePlugins)
 	}
+	labels := make(map[string]bool, len(r.Plugins))
 	for j, pu := range r.Plugins {
 		at := P("plugins[" + strconv.Itoa(j) + "]")
+		if pu.Label != "" {
+			if !pluginapi.ValidName(pu.Label) {
+				v.add(at+".label", "%q: want lower-case letters, digits, '-', '_' or '.'", pu.Label)
+			} else if labels[pu.Label] {
+				v.add(at+".label", "%q is used twice on this route", pu.Label)
+			}
+			labels[pu.Label] = true
+		}
 		switch {
 		case pu.Name == "":
 			v.add(at+".name", "is required")

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,12 +101,13 @@ func (rt *route) buildPlugins(cfg *config.Config, i int, d pluginDeps, h http.Ha
 	var problems config.Problems
 	uses := make([]*pluginUse, len(rc.Plugins))
 	mws := make([]pluginapi.Middleware, len(rc.Plugins))
+	labels := pluginLabels(rc.Plugins)
 	for j := range rc.Plugins {
 		pu := &rc.Plugins[j]
 		at := fmt.Sprintf("routes[%d].plugins[%d]", i, j)
-		u := &pluginUse{name: pu.Name, route: rc.Name, index: j, node: &pu.Config, dir: d.dir,
-			log: d.log.With("plugin", pu.Name, "route", rc.Name)}
-		u.requests, u.errors, u.duration = d.metrics.plugin(rc.Name, pu.Name)
+		u := &pluginUse{name: labels[j], route: rc.Name, index: j, node: &pu.Config, dir: d.dir,
+			log: d.log.With("plugin", labels[j], "route", rc.Name)}
+		u.requests, u.errors, u.duration = d.metrics.plugin(rc.Name, labels[j])
 		uses[j] = u
 		f, ok := d.registry.Lookup(pu.Name)
 		if !ok {
@@ -134,6 +136,31 @@ func (rt *route) buildPlugins(cfg *config.Config, i int, d pluginDeps, h http.Ha
 		steps[j] = "plugin(" + u.name + ")"
 	}
 	return h, uses, steps, nil
+}
+
+// pluginLabels names each use of a route's plugins list: its label, else
+// the plugin's name, with "#N" for the N-th use of a name already taken.
+func pluginLabels(uses []config.PluginUse) []string {
+	out := make([]string, len(uses))
+	taken := make(map[string]bool, len(uses))
+	for _, pu := range uses {
+		if pu.Label != "" {
+			taken[pu.Label] = true
+		}
+	}
+	for j, pu := range uses {
+		if pu.Label != "" {
+			out[j] = pu.Label
+			continue
+		}
+		l := pu.Name
+		for n := 2; taken[l]; n++ {
+			l = pu.Name + "#" + strconv.Itoa(n)
+		}
+		taken[l] = true
+		out[j] = l
+	}
+	return out
 }
 
 // pluginDeps is what building plugins needs from the graph.

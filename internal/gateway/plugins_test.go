@@ -252,3 +252,12 @@ func TestPluginClosedAfterReloadWhenIdle(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestPluginLabels(t *testing.T) {
+	uses := []config.PluginUse{{Name: "wasm"}, {Name: "wasm", Label: "validator"}, {Name: "wasm"}, {Name: "stamp"}, {Name: "wasm", Label: "wasm#2"}}
+	got := pluginLabels(uses)
+	want := []string{"wasm", "validator", "wasm#3", "stamp", "wasm#2"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("pluginLabels = %v, want %v (labels first, then names numbered past the taken ones)", got, want)
+	}
+}
