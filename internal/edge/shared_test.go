@@ -127,16 +127,28 @@ func TestSharedLimiterMatchesLocal(t *testing.T) {
 	srv := redistest.Start(t)
 	r := newReplica(t, srv.Addr, nil, true)
 	local := NewLocalLimiter(nil)
-	// A high rate: the microsecond arithmetic keeps 5000/s exact.
-	for i := range 8 {
-		got := r.limiter.Allow("k", 5000, 3)
-		want := local.Allow("k", 5000, 3)
-		if got.Allowed != want.Allowed {
-			// Both refill at 5/ms; a slow step may refill one of them.
-			continue
-		}
-		if got.Limit != want.Limit || (got.Allowed && got.Remaining < want.Remaining-1) {
+	// A slow rate (a token every 10 s): no step of the test, however slow
+	// the machine, refills either bucket, so both decide the same.
+	for i := range 6 {
+		got := r.limiter.Allow("k", 0.1, 3)
+		want := local.Allow("k", 0.1, 3)
+		if got.Allowed != want.Allowed || got.Limit != want.Limit || got.Remaining != want.Remaining {
 			t.Fatalf("Allow #%d = %+v, local %+v", i, got, want)
+		}
+		if d := got.RetryAfter - want.RetryAfter; d < -time.Second || d > time.Second {
+			t.Fatalf("Allow #%d RetryAfter %v, local %v", i, got.RetryAfter, want.RetryAfter)
+		}
+	}
+	// A high rate: the microsecond arithmetic keeps 5000/s exact, so after
+	// a pause of 2 ms (10 tokens' worth) the bucket is full again: three
+	// allowed in a row, whatever the machine's speed (a slow step only adds
+	// tokens, and the burst caps them).
+	for round := range 3 {
+		time.Sleep(2 * time.Millisecond)
+		for i := range 3 {
+			if d := r.limiter.Allow("fast", 5000, 3); !d.Allowed || d.Limit != 3 {
+				t.Fatalf("round %d: Allow #%d at 5000/s burst 3 after a pause = %+v, want allowed", round, i, d)
+			}
 		}
 	}
 }
