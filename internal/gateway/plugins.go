@@ -83,7 +83,11 @@ func (c pluginConfig) OnClose(fn func()) {
 
 // CountError counts a failure the plugin handled itself (a trap answered
 // with 500) in plugin_errors_total.
-func (c pluginConfig) CountError() { c.u.errors.Inc() }
+func (c pluginConfig) CountError() {
+	if c.u.errors != nil { // nil only while the config is being built
+		c.u.errors.Inc()
+	}
+}
 
 // ErrorCounter is implemented by the Config built-in plugins receive.
 type ErrorCounter interface{ CountError() }
@@ -107,7 +111,6 @@ func (rt *route) buildPlugins(cfg *config.Config, i int, d pluginDeps, h http.Ha
 		at := fmt.Sprintf("routes[%d].plugins[%d]", i, j)
 		u := &pluginUse{name: labels[j], route: rc.Name, index: j, node: &pu.Config, dir: d.dir,
 			log: d.log.With("plugin", labels[j], "route", rc.Name)}
-		u.requests, u.errors, u.duration = d.metrics.plugin(rc.Name, labels[j])
 		uses[j] = u
 		f, ok := d.registry.Lookup(pu.Name)
 		if !ok {
@@ -127,6 +130,10 @@ func (rt *route) buildPlugins(cfg *config.Config, i int, d pluginDeps, h http.Ha
 	if len(problems) > 0 {
 		closeUses(uses)
 		return h, nil, nil, problems
+	}
+	// Series only for a config that builds: a rejected one leaves none.
+	for _, u := range uses {
+		u.requests, u.errors, u.duration = d.metrics.plugin(rc.Name, u.name)
 	}
 	steps := make([]string, len(uses))
 	for j := len(uses) - 1; j >= 0; j-- {
