@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -330,7 +332,45 @@ func (i *instance) allowLog() bool {
 		i.p.log.LogAttrs(i.logContext(), slog.LevelWarn, "wasm plugin: log records over the per-request cap dropped",
 			slog.Int("max_records", maxLogRecords))
 	}
-	return i.logs <= maxLogRecords
+	return i.logs <= maxLogRecords && i.p.logRate.allow(i.p.log)
+}
+
+// Per-plugin bounds on guest log records, all requests together: a steady
+// logRate per second, bursts of logBurst.
+const (
+	logRate  = 1000
+	logBurst = 1000
+)
+
+// logLimiter is a lock-free GCRA over a plugin's guest log records; what it
+// refuses is counted and reported in one warning a second at most.
+type logLimiter struct {
+	tat     atomic.Int64 // theoretical arrival time, Unix ns
+	dropped atomic.Int64
+	warned  atomic.Int64 // Unix ns of the last warning
+	now     func() time.Time
+}
+
+func (l *logLimiter) allow(log *slog.Logger) bool {
+	const interval = int64(time.Second / logRate)
+	now := l.now().UnixNano()
+	for {
+		tat := l.tat.Load()
+		next := max(tat, now) + interval
+		if next > now+logBurst*interval {
+			break
+		}
+		if l.tat.CompareAndSwap(tat, next) {
+			return true
+		}
+	}
+	n := l.dropped.Add(1)
+	if last := l.warned.Load(); now-last >= int64(time.Second) && l.warned.CompareAndSwap(last, now) {
+		l.dropped.Add(-n)
+		log.LogAttrs(context.Background(), slog.LevelWarn, "wasm plugin: log records over the plugin's rate dropped",
+			slog.Int64("dropped", n), slog.Int("per_second", logRate))
+	}
+	return false
 }
 
 // chargeHeader counts a field the guest sets or adds against the request's

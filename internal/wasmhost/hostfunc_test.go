@@ -554,3 +554,59 @@ func TestDeadlineDoesNotSpanNext(t *testing.T) {
 		t.Errorf("logs %q, want handle_response's echo 2", logs.all())
 	}
 }
+
+// TestLogLimiter: a plugin's guest log records are held to logRate a second
+// with bursts of logBurst, all requests together, and what is dropped is
+// reported in one warning a second at most.
+func TestLogLimiter(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := &logLimiter{now: func() time.Time { return now }}
+	logs := &records{}
+	log := slog.New(logs)
+	for i := range logBurst {
+		if !l.allow(log) {
+			t.Fatalf("record %d of the burst refused", i)
+		}
+	}
+	for range 5 {
+		if l.allow(log) {
+			t.Fatal("a record past the burst allowed at the same instant")
+		}
+	}
+	if got := logs.all(); len(got) != 1 || !strings.Contains(got[0], "over the plugin's rate") {
+		t.Fatalf("warnings %q, want one", got)
+	}
+	now = now.Add(time.Second / logRate)
+	if !l.allow(log) {
+		t.Fatal("no record allowed one interval later")
+	}
+	if l.allow(log) {
+		t.Fatal("two records allowed for one interval")
+	}
+	now = now.Add(time.Second)
+	for range logRate {
+		l.allow(log)
+	}
+	if got := logs.all(); len(got) != 1 {
+		t.Fatalf("%d warnings within a second of the first, want 1", len(got))
+	}
+	if l.allow(log) { // the second's records are spent; a second since the warning
+		t.Fatal("a record past the rate allowed")
+	}
+	if got := logs.all(); len(got) != 2 {
+		t.Fatalf("%d warnings for drops a second after the first warning, want 2", len(got))
+	}
+	now = now.Add(time.Second / 2)
+	refused := 0
+	for range 2 * logBurst {
+		if !l.allow(log) {
+			refused++
+		}
+	}
+	if refused != logBurst+logRate/2 {
+		t.Fatalf("half a second later %d of %d refused, want %d (half a second's records allowed)", refused, 2*logBurst, logBurst+logRate/2)
+	}
+	if got := logs.all(); len(got) != 2 {
+		t.Fatalf("%d warnings for drops half a second after the last warning, want still 2", len(got))
+	}
+}

@@ -168,6 +168,7 @@ type Plugin struct {
 	maxLive  int64
 	live     atomic.Int64 // instances made and not yet closed
 	log      *slog.Logger
+	logRate  logLimiter // guest log records, all instances together
 	obs      Observer
 
 	// mu guards closed against release: an instance released after Close
@@ -284,6 +285,7 @@ func (r *Runtime) Load(ctx context.Context, o Options) (*Plugin, error) {
 		obs:      o.Observer,
 		pool:     make(chan *instance, o.MaxInstances),
 		keep:     o.PoolSize,
+		logRate:  logLimiter{now: time.Now},
 		stopTrim: make(chan struct{}),
 		trimDone: make(chan struct{}),
 	}
