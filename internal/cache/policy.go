@@ -178,19 +178,9 @@ func (d *directives) add(name, arg string, hasArg bool) {
 	case strings.EqualFold(name, "only-if-cached"):
 		d.flags |= ccOnlyIfCached
 	case strings.EqualFold(name, "max-age"):
-		n, ok := deltaSeconds(arg)
-		if !ok || !hasArg {
-			n = 0
-		}
-		d.maxAge = lower(d, ccMaxAge, d.maxAge, n)
-		d.flags |= ccMaxAge
+		d.bound(ccMaxAge, &d.maxAge, arg, hasArg)
 	case strings.EqualFold(name, "s-maxage"):
-		n, ok := deltaSeconds(arg)
-		if !ok || !hasArg {
-			n = 0
-		}
-		d.sMaxAge = lower(d, ccSMaxAge, d.sMaxAge, n)
-		d.flags |= ccSMaxAge
+		d.bound(ccSMaxAge, &d.sMaxAge, arg, hasArg)
 	case strings.EqualFold(name, "max-stale"):
 		if !hasArg {
 			if !d.has(ccMaxStale) {
@@ -215,20 +205,21 @@ func (d *directives) add(name, arg string, hasArg bool) {
 		}
 		d.flags |= ccMinFresh
 	case strings.EqualFold(name, "stale-while-revalidate"):
-		n, ok := deltaSeconds(arg)
-		if !ok || !hasArg {
-			n = 0
-		}
-		d.swr = lower(d, ccStaleWhileRevalidate, d.swr, n)
-		d.flags |= ccStaleWhileRevalidate
+		d.bound(ccStaleWhileRevalidate, &d.swr, arg, hasArg)
 	case strings.EqualFold(name, "stale-if-error"):
-		n, ok := deltaSeconds(arg)
-		if !ok || !hasArg {
-			n = 0
-		}
-		d.sie = lower(d, ccStaleIfError, d.sie, n)
-		d.flags |= ccStaleIfError
+		d.bound(ccStaleIfError, &d.sie, arg, hasArg)
 	}
+}
+
+// bound records the delta-seconds directive f in *v: its argument, or 0
+// when the argument is missing or invalid; of repeats, the smallest.
+func (d *directives) bound(f uint32, v *int64, arg string, hasArg bool) {
+	n, ok := deltaSeconds(arg)
+	if !ok || !hasArg {
+		n = 0
+	}
+	*v = lower(d, f, *v, n)
+	d.flags |= f
 }
 
 // lower returns n, or old when the directive f was already seen with a
