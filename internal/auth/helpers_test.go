@@ -25,6 +25,7 @@ import (
 
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/identity"
+	"github.com/altair-gateway/altair/internal/testclock"
 )
 
 func TestMain(m *testing.M) {
@@ -38,24 +39,9 @@ const testSecret = "0123456789abcdef0123456789abcdef-test"
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // fakeClock is a manually advanced clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = testclock.Clock
 
-func newClock() *fakeClock { return &fakeClock{t: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeClock { return testclock.New(t0) }
 
 // Keys are generated once per test binary: RSA generation is slow.
 var (

@@ -2,11 +2,12 @@ package cache
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/altair-gateway/altair/internal/testclock"
 )
 
 func TestMain(m *testing.M) {
@@ -19,24 +20,9 @@ func TestMain(m *testing.M) {
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // fakeClock is a manually advanced clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = testclock.Clock
 
-func newClock() *fakeClock { return &fakeClock{t: t0} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *fakeClock { return testclock.New(t0) }
 
 // httpDate formats t as an HTTP date.
 func httpDate(t time.Time) string { return t.UTC().Format(http.TimeFormat) }

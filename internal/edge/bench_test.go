@@ -184,7 +184,7 @@ func limiterMemory(n int) (perKey, afterSweep float64, l *LocalLimiter) {
 		l.Allow(string(buf), 100, 200)
 	}
 	held := heapBytes()
-	clk.Add(3 * time.Second) // 200/100 rps = 2s to refill
+	clk.Advance(3 * time.Second) // 200/100 rps = 2s to refill
 	l.sweep()
 	after := heapBytes()
 	return float64(held-before) / float64(n), (float64(after) - float64(before)) / float64(n), l

@@ -38,11 +38,11 @@ func TestBlockerThresholdAndExpiry(t *testing.T) {
 		t.Errorf("Blocked() = %v, want %v", got, want)
 	}
 
-	clk.Add(9*time.Minute + 59*time.Second)
+	clk.Advance(9*time.Minute + 59*time.Second)
 	if blocked, ra := b.Hit(ip); !blocked || ra != time.Second {
 		t.Errorf("Hit 1s before the block ends = (%v, %v), want (true, 1s)", blocked, ra)
 	}
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 	if blocked, ra := b.Hit(ip); blocked {
 		t.Errorf("Hit when the block ends = (%v, %v), want allowed", blocked, ra)
 	}
@@ -86,7 +86,7 @@ func TestBlockerSlidingWindow(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			clk := newFakeClock()
-			clk.Add(50 * time.Second)
+			clk.Advance(50 * time.Second)
 			b := NewBlocker(clk.Now)
 			b.SetConfig(config.DDoS{Threshold: 10, BlockDuration: time.Minute})
 			ip := netip.MustParseAddr("2001:db8::1")
@@ -95,7 +95,7 @@ func TestBlockerSlidingWindow(t *testing.T) {
 					t.Fatalf("first batch: Hit #%d blocked", i+1)
 				}
 			}
-			clk.Add(tt.wait)
+			clk.Advance(tt.wait)
 			for i := range tt.second - 1 {
 				if blocked, _ := b.Hit(ip); blocked {
 					t.Fatalf("second batch: Hit #%d blocked, want allowed", i+1)
@@ -187,17 +187,17 @@ func TestBlockerSweepBoundsMemory(t *testing.T) {
 	if got := b.size(); got != n+1 {
 		t.Fatalf("size() = %d, want %d", got, n+1)
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	b.sweep()
 	if got := b.size(); got != n+1 {
 		t.Errorf("size() after 1m = %d, want %d (counts still matter)", got, n+1)
 	}
-	clk.Add(time.Minute)
+	clk.Advance(time.Minute)
 	b.sweep()
 	if got := b.size(); got != 1 {
 		t.Errorf("size() after 2m = %d, want 1 (only the blocked IP)", got)
 	}
-	clk.Add(3 * time.Minute)
+	clk.Advance(3 * time.Minute)
 	b.sweep()
 	if got := b.size(); got != 0 {
 		t.Errorf("size() after the block ended = %d, want 0", got)
@@ -217,7 +217,7 @@ func TestBlockerRunStops(t *testing.T) {
 	b.sweepIv = time.Millisecond
 	b.SetConfig(config.DDoS{Threshold: 10, BlockDuration: time.Minute})
 	b.Hit(netip.MustParseAddr("192.0.2.1"))
-	clk.Add(3 * time.Minute)
+	clk.Advance(3 * time.Minute)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {

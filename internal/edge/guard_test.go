@@ -280,7 +280,7 @@ func TestRateLimitHeaders(t *testing.T) {
 		{1500 * time.Millisecond, "a", want{204, "2", "0", "4", ""}},
 	}
 	for i, s := range steps {
-		clk.Add(s.advance)
+		clk.Advance(s.advance)
 		r := request("192.0.2.1:1")
 		r.Header.Set("X-Key", s.key)
 		r.Header.Set("X-Request-ID", "rid-1")

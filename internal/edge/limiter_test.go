@@ -27,7 +27,7 @@ func TestLocalLimiterBurstAndRefill(t *testing.T) {
 		{time.Hour, Decision{Allowed: true, Limit: 3, Remaining: 2, Reset: 100 * time.Millisecond}}, // full again, no more
 	}
 	for i, s := range steps {
-		clk.Add(s.advance)
+		clk.Advance(s.advance)
 		if got := l.Allow("k", rps, burst); got != s.want {
 			t.Errorf("step %d: Allow(k, %d, %d) = %+v, want %+v", i, rps, burst, got, s.want)
 		}
@@ -93,12 +93,12 @@ func TestLocalLimiterEviction(t *testing.T) {
 	if got := l.Len(); got != n+1 {
 		t.Fatalf("Len() = %d, want %d", got, n+1)
 	}
-	clk.Add(50 * time.Millisecond)
+	clk.Advance(50 * time.Millisecond)
 	l.sweep()
 	if got := l.Len(); got != n+1 {
 		t.Errorf("Len() after 50ms = %d, want %d (no TAT passed)", got, n+1)
 	}
-	clk.Add(50 * time.Millisecond)
+	clk.Advance(50 * time.Millisecond)
 	l.sweep()
 	if got := l.Len(); got != 1 {
 		t.Errorf("Len() after 100ms = %d, want 1", got)
@@ -107,7 +107,7 @@ func TestLocalLimiterEviction(t *testing.T) {
 	if d := l.Allow("k1", 10, 20); d.Remaining != 19 {
 		t.Errorf("Allow(evicted key) Remaining = %d, want 19", d.Remaining)
 	}
-	clk.Add(2 * time.Second)
+	clk.Advance(2 * time.Second)
 	l.sweep()
 	if got := l.Len(); got != 0 {
 		t.Errorf("Len() after 2s = %d, want 0", got)
@@ -146,7 +146,7 @@ func TestLocalLimiterRunStops(t *testing.T) {
 	l := NewLocalLimiter(clk.Now)
 	l.sweepIv = time.Millisecond
 	l.Allow("k", 1, 1)
-	clk.Add(time.Hour)
+	clk.Advance(time.Hour)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() {

@@ -2,11 +2,12 @@ package edge
 
 import (
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/altair-gateway/altair/internal/testclock"
 )
 
 func TestMain(m *testing.M) {
@@ -16,26 +17,11 @@ func TestMain(m *testing.M) {
 }
 
 // fakeClock is a settable clock for time-driven logic.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = testclock.Clock
 
 // newFakeClock starts at a minute boundary, so DDoS windows are predictable.
 func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+	return testclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

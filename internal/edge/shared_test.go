@@ -289,7 +289,7 @@ func TestSharedBlocks(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	clk := newFakeClock()
-	clk.Add(10 * time.Second)
+	clk.Advance(10 * time.Second)
 	a, b := newReplica(t, srv.Addr, clk.Now, true), newReplica(t, srv.Addr, clk.Now, true)
 	cfg := config.DDoS{Threshold: 10, BlockDuration: time.Minute}
 	a.blocker.SetConfig(cfg)

@@ -8,13 +8,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/testclock"
 )
 
 func TestMain(m *testing.M) {
@@ -22,16 +22,9 @@ func TestMain(m *testing.M) {
 }
 
 // fakeClock is an injectable clock for breaker, outlier and budget logic.
-type fakeClock struct{ ns atomic.Int64 }
+type fakeClock = testclock.Clock
 
-func newFakeClock() *fakeClock {
-	c := &fakeClock{}
-	c.ns.Store(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) }
-func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newFakeClock() *fakeClock { return testclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // testUpstream returns a fully defaulted pool config (as the config package would
 // produce) with round-robin balancing, active checks off and fast retries.

@@ -13,25 +13,11 @@ import (
 	"time"
 
 	"github.com/altair-gateway/altair/internal/stats"
+	"github.com/altair-gateway/altair/internal/testclock"
 )
 
 // fakeClock is a settable clock.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type fakeClock = testclock.Clock
 
 // countingSource serves 100 more requests on every snapshot and counts the
 // snapshots taken.
@@ -53,7 +39,7 @@ func (s *countingSource) Snapshot(latency bool) stats.Snapshot {
 
 func newTestMonitor(t *testing.T) (*Monitor, *countingSource, *fakeClock) {
 	t.Helper()
-	clock := &fakeClock{now: t0}
+	clock := testclock.New(t0)
 	src := &countingSource{clock: clock}
 	m := New(Options{Source: src.Snapshot, Now: clock.Now, DiskPath: t.TempDir()})
 	return m, src, clock
@@ -126,7 +112,7 @@ func TestSamplingWindow(t *testing.T) {
 
 func TestConcurrentViewers(t *testing.T) {
 	t.Parallel()
-	src := &countingSource{clock: &fakeClock{now: t0}}
+	src := &countingSource{clock: testclock.New(t0)}
 	m := New(Options{Source: src.Snapshot, DiskPath: t.TempDir()})
 	h := m.Handler(nil)
 	var wg sync.WaitGroup
