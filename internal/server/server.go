@@ -18,13 +18,15 @@ import (
 	"sync"
 
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/server/http1"
 )
 
 // Server is one HTTP listener in front of a handler.
 type Server struct {
 	cfg  config.Server
 	log  *slog.Logger
-	srv  *http.Server
+	srv  *http.Server  // TLS listeners (HTTP/2 by ALPN) and h2c
+	h1   *http1.Server // cleartext HTTP/1.1, the common case
 	ln   net.Listener
 	done chan struct{}
 	err  error
@@ -53,6 +55,13 @@ func New(cfg config.Server, h http.Handler, log *slog.Logger) *Server {
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		BaseContext:       func(net.Listener) context.Context { return s.base },
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	s.h1 = &http1.Server{
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return s.base },
+		Log:               log,
 	}
 	if cfg.H2C {
 		// HTTP/2 with prior knowledge beside HTTP/1.1 on a cleartext
@@ -119,10 +128,14 @@ func (s *Server) Serve() error {
 	defer close(s.done)
 	s.log.Info("listening", "addr", s.ln.Addr().String())
 	var err error
-	if s.srv.TLSConfig != nil {
+	switch {
+	case s.srv.TLSConfig != nil:
 		err = s.srv.ServeTLS(s.ln, "", "")
-	} else {
+	case s.cfg.H2C:
 		err = s.srv.Serve(s.ln)
+	default:
+		s.h1.Handler, s.h1.ConnState = s.srv.Handler, s.srv.ConnState
+		err = s.h1.Serve(s.ln)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -135,7 +148,11 @@ func (s *Server) Serve() error {
 // upgraded connections; all within ctx. It returns ctx's error if the drain did
 // not finish in time (the remaining connections are closed regardless).
 func (s *Server) Shutdown(ctx context.Context) error {
+	// One of the two served; the other returns at once.
 	err := s.srv.Shutdown(ctx)
+	if herr := s.h1.Shutdown(ctx); err == nil {
+		err = herr
+	}
 	// Ordinary requests are done (or out of time): now end upgraded ones.
 	s.cancelBase()
 	waited := make(chan struct{})
@@ -149,6 +166,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if err != nil {
 		_ = s.srv.Close()
+		_ = s.h1.Close()
 	}
 	return err
 }

@@ -1,0 +1,486 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is one client connection and the state its requests reuse: buffers,
+// the serialised head, the held-back body, the cached Date.
+type conn struct {
+	srv        *Server
+	nc         net.Conn
+	cr         connReader
+	br         *bufio.Reader
+	bw         *bufio.Writer
+	remoteAddr string
+	ctx        context.Context // ends when the connection closes or the server's base context ends
+	cancel     context.CancelFunc
+
+	state atomic.Int32 // an http.ConnState, for Shutdown
+
+	head    []byte // the response head being built
+	pend    []byte // body held back while the framing is open
+	dateSec int64
+	date    []byte
+	werr    error // the first failed write; the connection is done
+
+	hijacked    bool
+	longHead    bool // the head was gathered into head, not left in br
+	wantsClose  bool // the request asked to close
+	keepAlive10 bool // HTTP/1.0 request with Connection: keep-alive
+
+	// 100-continue: the body's reader (possibly on another goroutine) and the
+	// response writer agree under contMu on who writes to bw first.
+	expectPending bool // the request expects 100-continue
+	contMu        sync.Mutex
+	canContinue   bool
+	continueSent  bool
+
+	// The disconnect watcher: a request still running watchDelay after it
+	// started has the connection read in the background, so that a client
+	// that goes away cancels the request's context. Faster requests pay for
+	// a timer reset only.
+	watchMu    sync.Mutex
+	watchTimer *time.Timer
+	inHandler  bool
+	watching   bool
+	watchDone  chan struct{}
+	reqCancel  context.CancelFunc
+	clientGone bool
+}
+
+// watchDelay is how long a request runs before its connection is watched for
+// the client going away.
+const watchDelay = 10 * time.Millisecond
+
+// connReader is what the buffered reader reads through: the connection, after
+// the byte the watcher read, if it read one.
+type connReader struct {
+	nc     net.Conn
+	peeked bool
+	b      [1]byte
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	if r.peeked && len(p) > 0 {
+		r.peeked = false
+		p[0] = r.b[0]
+		return 1, nil
+	}
+	return r.nc.Read(p)
+}
+
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *conn) setState(s http.ConnState) {
+	c.state.Store(int32(s))
+	if h := c.srv.ConnState; h != nil {
+		h(c.nc, s)
+	}
+}
+
+// write appends p to the connection's buffer, remembering the first error.
+func (c *conn) write(p []byte) {
+	if c.werr != nil {
+		return
+	}
+	if _, err := c.bw.Write(p); err != nil {
+		c.werr = err
+	}
+}
+
+func (c *conn) flush() {
+	if c.werr != nil {
+		return
+	}
+	if err := c.bw.Flush(); err != nil {
+		c.werr = err
+	}
+}
+
+// appendDate appends the current time in HTTP format, formatted once a
+// second per connection.
+func (c *conn) appendDate(b []byte) []byte {
+	now := time.Now()
+	if sec := now.Unix(); sec != c.dateSec || c.date == nil {
+		c.dateSec = sec
+		c.date = now.UTC().AppendFormat(c.date[:0], http.TimeFormat)
+	}
+	return append(b, c.date...)
+}
+
+// writeContinue sends 100 Continue for a body read, unless the response has
+// started.
+func (c *conn) writeContinue() {
+	c.contMu.Lock()
+	defer c.contMu.Unlock()
+	if !c.canContinue {
+		return
+	}
+	c.canContinue = false
+	c.continueSent = true
+	c.write([]byte("HTTP/1.1 100 Continue\r\n\r\n"))
+	c.flush()
+}
+
+// noContinue stops a later body read from sending 100 Continue: the response
+// has started.
+func (c *conn) noContinue() {
+	if !c.expectPending {
+		return
+	}
+	c.contMu.Lock()
+	c.canContinue = false
+	c.contMu.Unlock()
+}
+
+// serve reads requests and answers them until the connection ends.
+func (c *conn) serve() {
+	s := c.srv
+	defer func() {
+		if err := recover(); err != nil && err != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			s.Log.Error("http1: panic serving a request", "remote", c.remoteAddr, "panic", err, "stack", string(buf))
+		}
+		if c.watchTimer != nil {
+			c.watchTimer.Stop()
+		}
+		c.cancel()
+		if !c.hijacked {
+			_ = c.nc.Close()
+			c.setState(http.StateClosed)
+		}
+		s.untrack(c)
+	}()
+	c.cr.nc = c.nc
+	c.br = bufio.NewReaderSize(&c.cr, 4096)
+	c.bw = bufio.NewWriterSize(c.nc, 4096)
+	first := true
+	for {
+		if c.br.Buffered() == 0 {
+			d := s.IdleTimeout
+			if first || d <= 0 {
+				d = s.ReadHeaderTimeout
+			}
+			if d > 0 {
+				_ = c.nc.SetReadDeadline(time.Now().Add(d))
+			}
+			if _, err := c.br.Peek(1); err != nil {
+				return
+			}
+		}
+		first = false
+		// A request has started: Shutdown no longer closes this
+		// connection as idle, unless it did so first.
+		if !c.state.CompareAndSwap(int32(http.StateIdle), int32(http.StateActive)) &&
+			!c.state.CompareAndSwap(int32(http.StateNew), int32(http.StateActive)) {
+			return
+		}
+		if h := s.ConnState; h != nil {
+			h(c.nc, http.StateActive)
+		}
+		if !c.serveRequest() {
+			return
+		}
+		if s.shuttingDown() {
+			return
+		}
+		c.setState(http.StateIdle)
+	}
+}
+
+// serveRequest reads one request and answers it; it reports whether the
+// connection can carry another.
+func (c *conn) serveRequest() bool {
+	raw, err := c.readHead()
+	if err != nil {
+		c.refuse(err)
+		return false
+	}
+	var h head
+	req := http.Request{RemoteAddr: c.remoteAddr}
+	err = parseHead(raw, &req, &h)
+	if c.longHead {
+		c.longHead = false // readLongHead consumed it
+	} else {
+		_, _ = c.br.Discard(len(raw))
+	}
+	if err != nil {
+		c.refuse(err)
+		return false
+	}
+	c.wantsClose, c.keepAlive10 = h.wantsClose, h.keepAlive10
+	c.expectPending, c.continueSent = h.expect, false
+	if h.expect {
+		c.canContinue = true
+	}
+
+	var b *body
+	switch {
+	case h.chunked:
+		b = newChunked(c, c.br, &req, h.expect)
+		req.Body = b
+	case h.contentLength > 0:
+		b = &body{c: c, br: c.br, remaining: h.contentLength, expect: h.expect}
+		req.Body = b
+	default:
+		req.Body = http.NoBody
+	}
+	if b != nil {
+		_ = c.nc.SetReadDeadline(time.Time{}) // the body may take as long as it takes
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	r := req.WithContext(ctx)
+	w := &response{c: c, req: r, header: make(http.Header, 8), isHead: r.Method == http.MethodHead}
+
+	if b == nil {
+		c.arm(cancel)
+	}
+	aborted := c.runHandler(w, r)
+	if b == nil {
+		c.disarm()
+	}
+	if c.hijacked {
+		cancel()
+		return false
+	}
+	if aborted {
+		cancel()
+		return false
+	}
+	w.finish()
+	cancel()
+	reuse := !w.closeAfter && c.werr == nil && !c.clientGone
+	if b != nil {
+		if !b.finish() {
+			reuse = false
+			if c.werr == nil {
+				c.lingerClose()
+			}
+		}
+	}
+	return reuse
+}
+
+// runHandler calls the handler; it reports true when the handler panicked,
+// after which the connection is closed without finishing the response (the
+// client sees a truncated answer, as with net/http).
+func (c *conn) runHandler(w *response, r *http.Request) (aborted bool) {
+	defer func() {
+		if err := recover(); err != nil {
+			aborted = true
+			if err != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.srv.Log.Error("http1: panic serving a request", "remote", c.remoteAddr,
+					"method", r.Method, "uri", r.RequestURI, "panic", err, "stack", string(buf))
+			}
+		}
+	}()
+	c.srv.Handler.ServeHTTP(w, r)
+	return false
+}
+
+// lingerClose half-closes a connection whose request body was left unread
+// and reads (and drops) what the client still sends for a moment, so that
+// closing with unread data does not reset the connection before the client
+// has read the response.
+func (c *conn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	_, _ = io.CopyN(io.Discard, c.nc, maxDiscard)
+}
+
+// readHead returns the next request head, through its blank line, from the
+// buffered reader without consuming it (the caller discards it once
+// parsed). A head longer than the reader's buffer is gathered into c.head.
+func (c *conn) readHead() ([]byte, error) {
+	br := c.br
+	limit := c.srv.maxHeaderBytes()
+	// RFC 9112 §2.2: ignore empty lines before the request line.
+	for skipped := 0; ; skipped++ {
+		b, err := br.Peek(1)
+		if err != nil {
+			return nil, err
+		}
+		if b[0] != '\r' && b[0] != '\n' {
+			break
+		}
+		if skipped > 16 {
+			return nil, badRequest("too many empty lines before the request")
+		}
+		_, _ = br.Discard(1)
+	}
+	scanned := 0
+	deadline := false
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if end := headEnd(buf, scanned); end > 0 {
+			if end > limit {
+				return nil, errHeadTooLarge
+			}
+			return buf[:end], nil
+		}
+		if len(buf) > limit {
+			return nil, errHeadTooLarge
+		}
+		if i := lastLF(buf); i > 0 {
+			scanned = i - 1
+		}
+		if len(buf) == br.Size() {
+			return c.readLongHead(limit)
+		}
+		if !deadline {
+			// The head did not come in one piece: from now on it must be
+			// complete within ReadHeaderTimeout.
+			deadline = true
+			if d := c.srv.ReadHeaderTimeout; d > 0 {
+				_ = c.nc.SetReadDeadline(time.Now().Add(d))
+			}
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func lastLF(b []byte) int {
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// readLongHead gathers a head larger than the reader's buffer into c.head,
+// line by line, up to limit bytes. Unlike readHead it consumes the head,
+// and says so in c.longHead.
+func (c *conn) readLongHead(limit int) ([]byte, error) {
+	c.head = c.head[:0]
+	partial := false // the previous slice ended mid-line
+	for {
+		line, err := c.br.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
+			return nil, err
+		}
+		c.head = append(c.head, line...)
+		if len(c.head) > limit {
+			return nil, errHeadTooLarge
+		}
+		if err == bufio.ErrBufferFull {
+			partial = true // a line longer than the buffer: gather the rest
+			continue
+		}
+		wasPartial := partial
+		partial = false
+		if !wasPartial && (len(line) == 1 || (len(line) == 2 && line[0] == '\r')) {
+			c.longHead = true
+			return c.head, nil
+		}
+	}
+}
+
+// refuse answers a request the server will not pass on (a malformed or
+// oversized head) and lets the connection close. A connection that ended or
+// timed out gets no answer.
+func (c *conn) refuse(err error) {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return
+	}
+	c.srv.logf("http1: refused a request from %s: %s", c.remoteAddr, se.msg)
+	body := `{"error":"bad_request","status":` + strconv.Itoa(se.status) + "}\n"
+	if se.status == http.StatusRequestHeaderFieldsTooLarge {
+		body = `{"error":"request_header_too_large","status":431}` + "\n"
+	}
+	b := appendStatusLine(c.head[:0], true, se.status)
+	b = append(b, "Content-Type: application/json\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\nDate: "...)
+	b = c.appendDate(b)
+	b = append(b, "\r\n"...)
+	b = appendContentLength(b, int64(len(body)))
+	b = append(b, "\r\n"...)
+	b = append(b, body...)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.write(b)
+	c.flush()
+}
+
+// arm starts the disconnect watcher's timer for a request without a body.
+func (c *conn) arm(cancel context.CancelFunc) {
+	c.watchMu.Lock()
+	c.inHandler = true
+	c.reqCancel = cancel
+	c.watchMu.Unlock()
+	if c.watchTimer == nil {
+		c.watchTimer = time.AfterFunc(watchDelay, c.watch)
+	} else {
+		c.watchTimer.Reset(watchDelay)
+	}
+}
+
+// watch reads the connection while a request runs: bytes mean the client
+// is still there (pipelining; the byte is kept for the next request), an
+// error that it has gone, which cancels the request.
+func (c *conn) watch() {
+	c.watchMu.Lock()
+	if !c.inHandler || c.watching || c.br.Buffered() > 0 || c.cr.peeked {
+		c.watchMu.Unlock()
+		return
+	}
+	c.watching = true
+	done := make(chan struct{})
+	c.watchDone = done
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.watchMu.Unlock()
+
+	n, err := c.nc.Read(c.cr.b[:])
+
+	c.watchMu.Lock()
+	if n > 0 {
+		c.cr.peeked = true
+	}
+	var ne net.Error
+	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
+		c.clientGone = true
+		if c.reqCancel != nil {
+			c.reqCancel()
+		}
+	}
+	c.watching = false
+	c.watchMu.Unlock()
+	close(done)
+}
+
+// disarm stops the watcher once the handler has returned (or hijacks the
+// connection), waiting for a read in progress to give up.
+func (c *conn) disarm() {
+	if c.watchTimer == nil {
+		return
+	}
+	c.watchTimer.Stop()
+	c.watchMu.Lock()
+	c.inHandler = false
+	c.reqCancel = nil
+	watching, done := c.watching, c.watchDone
+	if watching {
+		_ = c.nc.SetReadDeadline(aLongTimeAgo)
+	}
+	c.watchMu.Unlock()
+	if watching {
+		<-done
+	}
+}
