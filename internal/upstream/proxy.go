@@ -101,6 +101,8 @@ type routeHandler struct {
 	pool  *Pool
 	opts  RouteOptions
 	proxy *httputil.ReverseProxy
+	// noFast sends every request through proxy (tests compare the paths).
+	noFast bool
 }
 
 // routeTransport is the RoundTripper of a route's ReverseProxy: it picks a
@@ -147,6 +149,10 @@ func (st *reqState) stopTimer() bool {
 
 // ServeHTTP proxies r to the pool.
 func (h *routeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.noFast && fastEligible(r) {
+		h.serveFast(w, r)
+		return
+	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	st := &reqState{inbound: r.Context(), cancel: cancel}
@@ -208,13 +214,18 @@ func (h *routeHandler) rewrite(pr *httputil.ProxyRequest) {
 // not retryable, or attempts, budget or time run out. An attempt that exceeds
 // Retry.PerTryTimeout fails like any other transport error.
 func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
+	st := stateFrom(out.Context())
+	if st == nil {
+		st = &reqState{inbound: out.Context()}
+	}
+	return t.roundTrip(out, st)
+}
+
+// roundTrip is RoundTrip with the request's state given.
+func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Response, error) {
 	h := (*routeHandler)(t)
 	p := h.pool
 	ctx := out.Context()
-	st := stateFrom(ctx)
-	if st == nil {
-		st = &reqState{inbound: ctx}
-	}
 	ps := p.shared
 	ps.active.Add(1)
 	defer ps.active.Add(-1)
@@ -662,12 +673,18 @@ func (t trackedConn) Write(b []byte) (int, error) {
 // serveError is the ReverseProxy error handler: it maps err to a status with
 // statusOf, logs, and writes the JSON error, unless the client has gone away.
 func (h *routeHandler) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	p := h.pool
 	st := stateFrom(r.Context())
 	if st == nil {
 		st = &reqState{inbound: r.Context()}
 	}
-	status, code := statusOf(r.Context(), st.inbound, err)
+	h.writeError(w, r, r.Context(), st, err)
+}
+
+// writeError answers r with the status statusOf maps err to, logging it
+// (rate limited). ctx is the proxied request's context.
+func (h *routeHandler) writeError(w http.ResponseWriter, r *http.Request, ctx context.Context, st *reqState, err error) {
+	p := h.pool
+	status, code := statusOf(ctx, st.inbound, err)
 	args := []any{
 		"route", h.opts.Route, "pool", p.name, "backend", st.backend,
 		"request_id", r.Header.Get(httperr.RequestIDHeader), "error", err.Error(),

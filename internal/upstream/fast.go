@@ -1,0 +1,343 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"slices"
+	"strings"
+
+	"github.com/altair-gateway/altair/internal/identity"
+	"github.com/altair-gateway/altair/internal/observe"
+)
+
+// The fast path proxies the commonest request — a bodiless GET, HEAD or
+// OPTIONS over HTTP/1.x that asks for no upgrade — without
+// httputil.ReverseProxy, whose generality costs a proxied request several
+// copies of it and of its headers and a dozen allocations. It does what
+// ReverseProxy does for such a request, in the same order, and shares
+// everything else with the general path: the Rewrite hook's header policy
+// (fastHeaders and setForwarded mirror rewrite), the attempt loop (retries,
+// breakers, timeouts, tracing), ModifyResponse and the error answers.
+// TestFastPathMatchesReverseProxy holds the two paths to the same output.
+
+// fastEligible reports whether r can take the fast path.
+func fastEligible(r *http.Request) bool {
+	if r.ProtoMajor != 1 || (r.Body != nil && r.Body != http.NoBody) || r.ContentLength != 0 || len(r.TransferEncoding) != 0 {
+		return false
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return false
+	}
+	h := r.Header
+	return len(h["Upgrade"]) == 0 && len(h["Expect"]) == 0
+}
+
+// fastState is what one fast-path request allocates beyond the outgoing
+// request and its headers: its state for the attempt loop and the hook
+// that forwards informational (1xx) answers.
+type fastState struct {
+	st    reqState
+	trace httptrace.ClientTrace
+	w     http.ResponseWriter
+}
+
+// serveFast proxies r; see fastEligible.
+func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	fs := &fastState{w: w}
+	st := &fs.st
+	st.inbound, st.cancel = r.Context(), cancel
+	defer st.stopTimer()
+	if rec := observe.RecordOf(w); rec != nil {
+		defer func() { rec.Backend, rec.Attempts = st.backend, st.attempts }()
+	}
+	fs.trace.Got1xxResponse = fs.got1xx
+	ctx = httptrace.WithClientTrace(ctx, &fs.trace)
+
+	out := r.WithContext(ctx)
+	out.Header = fastHeaders(r.Header)
+	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
+	out.RequestURI, out.Close = "", false
+	out.Trailer = nil
+	st.trusted = h.pool.trust(r)
+	h.setForwarded(r, out, st.trusted)
+	if h.opts.RewriteRequest != nil {
+		h.opts.RewriteRequest(out)
+	}
+
+	resp, err := (*routeTransport)(h).roundTrip(out, st)
+	if err != nil {
+		h.writeError(w, r, ctx, st, err)
+		return
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		discard(resp)
+		h.writeError(w, r, ctx, st, errors.New("backend switched protocols on a request that asked for no upgrade"))
+		return
+	}
+	removeHopByHop(resp.Header)
+	if m := h.opts.ModifyResponse; m != nil {
+		if err := m(resp); err != nil {
+			_ = resp.Body.Close()
+			h.writeError(w, r, ctx, st, err)
+			return
+		}
+	}
+	dst := w.Header()
+	for k, vv := range resp.Header {
+		if old, ok := dst[k]; ok {
+			dst[k] = append(old, vv...)
+		} else {
+			dst[k] = vv[:len(vv):len(vv)] // appends elsewhere must not write into resp's values
+		}
+	}
+	announced := len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(resp.StatusCode)
+	if err := h.copyBody(w, resp); err != nil {
+		_ = resp.Body.Close()
+		// The status line has gone; aborting the handler makes the server
+		// end the client's connection, so a truncated body shows. As with
+		// ReverseProxy, only under a server, which recovers the panic.
+		if r.Context().Value(http.ServerContextKey) != nil {
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	_ = resp.Body.Close() // reads the trailers
+	if len(resp.Trailer) > 0 {
+		_ = http.NewResponseController(w).Flush() // trailers need chunking
+	}
+	if len(resp.Trailer) == announced {
+		for k, vv := range resp.Trailer {
+			dst[k] = append(dst[k], vv...)
+		}
+		return
+	}
+	for k, vv := range resp.Trailer {
+		for _, v := range vv {
+			dst.Add(http.TrailerPrefix+k, v)
+		}
+	}
+}
+
+// got1xx forwards an informational answer with its own headers; those the
+// handler chain had set stay for the final answer.
+func (fs *fastState) got1xx(code int, hdr textproto.MIMEHeader) error {
+	dst := fs.w.Header()
+	var added []string
+	for k, vv := range hdr {
+		if _, ok := dst[k]; !ok {
+			added = append(added, k)
+		}
+		dst[k] = append(dst[k], vv...)
+	}
+	fs.w.WriteHeader(code)
+	for _, k := range added {
+		delete(dst, k)
+	}
+	return nil
+}
+
+// copyBody copies resp's body to w, flushing after every read for event
+// streams and bodies of unknown length (as ReverseProxy does).
+func (h *routeHandler) copyBody(w http.ResponseWriter, resp *http.Response) error {
+	flush := resp.ContentLength == -1 || isEventStream(resp.Header)
+	buf := h.pool.buffers.Get()
+	defer h.pool.buffers.Put(buf)
+	var rc *http.ResponseController
+	if flush {
+		rc = http.NewResponseController(w)
+	}
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return fmt.Errorf("write response body: %w", werr)
+			}
+			if flush {
+				if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+					return fmt.Errorf("flush response body: %w", err)
+				}
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			h.pool.logger.Debug("upstream body read failed", "route", h.opts.Route, "error", rerr.Error())
+			return rerr
+		}
+	}
+}
+
+// isEventStream reports whether the response is Server-Sent Events.
+func isEventStream(h http.Header) bool {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		return false
+	}
+	base, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
+}
+
+// hopHeaders are the hop-by-hop fields (RFC 9110 §7.6.1) ReverseProxy drops,
+// and Proxy-Connection and Keep-Alive that HTTP/1.0 clients send.
+var hopHeaders = [...]string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// isHop reports whether k (canonical) is a hop-by-hop field.
+func isHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// removeHopByHop deletes the hop-by-hop fields of a response, and those its
+// Connection header names.
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				delete(h, textproto.CanonicalMIMEHeaderKey(f))
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+// fastHeaders copies a client's request header for the upstream request,
+// leaving out what ReverseProxy leaves out before its Rewrite hook: the
+// hop-by-hop fields and those Connection names (Te: trailers excepted), and
+// Forwarded and X-Forwarded-*; User-Agent is set empty when absent so that
+// the transport adds none. One allocation holds all values.
+func fastHeaders(in http.Header) http.Header {
+	var named []string // fields the Connection header names
+	for _, v := range in["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				named = append(named, textproto.CanonicalMIMEHeaderKey(f))
+			}
+		}
+	}
+	n := 0
+	for _, vv := range in {
+		n += len(vv)
+	}
+	vals := make([]string, 0, n+1)
+	out := make(http.Header, len(in)+4)
+	for k, vv := range in {
+		switch {
+		case isHop(k), k == "Forwarded", k == "X-Forwarded-For", k == "X-Forwarded-Host", k == "X-Forwarded-Proto":
+			continue
+		}
+		if len(named) > 0 && containsString(named, k) {
+			continue
+		}
+		start := len(vals)
+		vals = append(vals, vv...)
+		out[k] = vals[start:len(vals):len(vals)]
+	}
+	if te := in["Te"]; len(te) > 0 && hasTrailersToken(te) && !containsString(named, "Te") {
+		out["Te"] = teTrailers
+	}
+	if _, ok := in["User-Agent"]; !ok {
+		out["User-Agent"] = emptyValue
+	}
+	return out
+}
+
+var (
+	teTrailers = []string{"trailers"}
+	emptyValue = []string{""}
+)
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// hasTrailersToken reports whether a Te header asks for trailers.
+func hasTrailersToken(te []string) bool {
+	for _, v := range te {
+		for f := range strings.SplitSeq(v, ",") {
+			if tok, _, _ := strings.Cut(f, ";"); strings.EqualFold(textproto.TrimString(tok), "trailers") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// setForwarded sets X-Forwarded-For/Host/Proto and X-Real-IP on out by the
+// rules of the rewrite hook on the general path, with one allocation for
+// the values it makes.
+func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool) {
+	hd := out.Header
+	vals := make([]string, 4)
+	if peer, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
+			peer = strings.Join(prior, ", ") + ", " + peer
+		}
+		vals[0] = peer
+		hd["X-Forwarded-For"] = vals[0:1:1]
+	}
+	vals[1] = in.Host
+	hd["X-Forwarded-Host"] = vals[1:2:2]
+	vals[2] = "http"
+	if in.TLS != nil {
+		vals[2] = "https"
+	}
+	hd["X-Forwarded-Proto"] = vals[2:3:3]
+	if trusted {
+		// A trusted proxy's own X-Forwarded-Host and -Proto pass on.
+		for _, k := range [...]string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v := in.Header[k]; len(v) > 0 {
+				hd[k] = slices.Clone(v)
+			}
+		}
+	}
+	// X-Real-IP: the client IP the edge decided on, else the peer; a
+	// trusted proxy's own passes on when the edge decided none.
+	if a, ok := identity.ClientIP(in.Context()); ok && a.IsValid() {
+		vals[3] = a.String()
+		hd["X-Real-Ip"] = vals[3:4:4]
+		return
+	}
+	if v := in.Header["X-Real-Ip"]; trusted && len(v) > 0 && v[0] != "" {
+		hd["X-Real-Ip"] = slices.Clone(v)
+		return
+	}
+	if ip, ok := peerIP(in); ok {
+		vals[3] = ip
+		hd["X-Real-Ip"] = vals[3:4:4]
+		return
+	}
+	delete(hd, "X-Real-Ip")
+}
