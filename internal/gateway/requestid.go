@@ -16,11 +16,16 @@ const maxRequestIDLen = 128
 // request header and is read from there by logs and error answers.
 func ensureRequestID(w http.ResponseWriter, r *http.Request) {
 	id := r.Header.Get(httperr.RequestIDHeader)
+	// One allocation holds the value for both headers; each gets its own
+	// capacity-bounded slice, so an append to one never shows in the other.
+	vals := make([]string, 2)
 	if !validRequestID(id) {
 		id = newRequestID()
-		r.Header.Set(httperr.RequestIDHeader, id)
+		vals[0] = id
+		r.Header[httperr.RequestIDHeader] = vals[0:1:1]
 	}
-	w.Header().Set(httperr.RequestIDHeader, id)
+	vals[1] = id
+	w.Header()[httperr.RequestIDHeader] = vals[1:2:2]
 }
 
 // validRequestID accepts 1..128 characters of [A-Za-z0-9._:-], which covers

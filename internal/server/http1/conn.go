@@ -57,6 +57,8 @@ type conn struct {
 	watchDone  chan struct{}
 	reqCancel  context.CancelFunc
 	clientGone bool
+
+	deadlineSet bool // the handler set a deadline (http.ResponseController)
 }
 
 // watchDelay is how long a request runs before its connection is watched for
@@ -261,6 +263,11 @@ func (c *conn) serveRequest() bool {
 	}
 	w.finish()
 	cancel()
+	if c.deadlineSet {
+		// A handler's deadlines end with its request, as with net/http.
+		c.deadlineSet = false
+		_ = c.nc.SetDeadline(time.Time{})
+	}
 	reuse := !w.closeAfter && c.werr == nil && !c.clientGone
 	if b != nil {
 		if !b.finish() {
@@ -482,5 +489,9 @@ func (c *conn) disarm() {
 	c.watchMu.Unlock()
 	if watching {
 		<-done
+		// The watcher cleared the head's deadline and the stop set one in
+		// the past: neither may outlive the request (the serve loop sets a
+		// deadline only when a timeout is configured).
+		_ = c.nc.SetReadDeadline(time.Time{})
 	}
 }

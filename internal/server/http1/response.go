@@ -45,6 +45,10 @@ type response struct {
 	handlerDone   bool
 }
 
+// errAfterHandler answers a write made after the handler returned: the
+// connection may be carrying another request by then, so nothing reaches it.
+var errAfterHandler = errors.New("http1: write after the handler returned")
+
 // pendMax is how much body the server holds back before it commits the head
 // without a Content-Length.
 const pendMax = 4096
@@ -55,6 +59,9 @@ func (w *response) Header() http.Header { return w.header }
 // WriteHeader decides the status and serialises the head; 1xx statuses
 // (other than 101) are sent at once as informational answers.
 func (w *response) WriteHeader(code int) {
+	if w.handlerDone {
+		return
+	}
 	if w.c.hijacked {
 		w.c.srv.logf("http1: WriteHeader on a hijacked connection")
 		return
@@ -191,6 +198,9 @@ func (w *response) commit(first []byte, final bool) {
 // Write sends body bytes, holding back the first pendMax while the framing is
 // open.
 func (w *response) Write(p []byte) (int, error) {
+	if w.handlerDone {
+		return 0, errAfterHandler
+	}
 	if w.c.hijacked {
 		return 0, http.ErrHijacked
 	}
@@ -256,6 +266,9 @@ func (w *response) Flush() { _ = w.FlushError() }
 // FlushError is Flush reporting a failed write; http.ResponseController
 // prefers it.
 func (w *response) FlushError() error {
+	if w.handlerDone {
+		return errAfterHandler
+	}
 	if w.c.hijacked {
 		return http.ErrHijacked
 	}
@@ -276,7 +289,6 @@ func (w *response) FlushError() error {
 
 // finish completes the response once the handler has returned.
 func (w *response) finish() {
-	w.handlerDone = true
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -299,6 +311,7 @@ func (w *response) finish() {
 		w.closeAfter = true // the handler wrote less than it announced
 	}
 	c.flush()
+	w.handlerDone = true
 }
 
 // appendTrailers adds the declared trailers and those set with
@@ -351,10 +364,16 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // SetReadDeadline sets the connection's read deadline (http.ResponseController).
-func (w *response) SetReadDeadline(t time.Time) error { return w.c.nc.SetReadDeadline(t) }
+func (w *response) SetReadDeadline(t time.Time) error {
+	w.c.deadlineSet = true
+	return w.c.nc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the connection's write deadline (http.ResponseController).
-func (w *response) SetWriteDeadline(t time.Time) error { return w.c.nc.SetWriteDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error {
+	w.c.deadlineSet = true
+	return w.c.nc.SetWriteDeadline(t)
+}
 
 // EnableFullDuplex allows reading the request body while writing the response,
 // which this server always does (http.ResponseController).
