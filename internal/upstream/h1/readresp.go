@@ -43,6 +43,16 @@ const (
 	bodyEOF                     // until the backend closes the connection
 )
 
+// respAlloc holds a response, the body that will read it, and the backing
+// array for up to eight header values, so that a typical response costs one
+// allocation for all three instead of three; they live exactly as long as
+// each other anyway.
+type respAlloc struct {
+	resp http.Response
+	body body
+	vals [8]string
+}
+
 // framing is what readResponse learnt about the body that follows the head.
 type framing struct {
 	mode bodyMode
@@ -55,12 +65,13 @@ type protocolError = textproto.ProtocolError
 // badStringError mirrors net/http's error text ("what "value"").
 func badStringError(what, val string) error { return fmt.Errorf("%s %q", what, val) }
 
-// readResponse reads one response head from br and returns the response and
-// its body framing; resp.Body is http.NoBody when the framing says there is
-// no body and is left nil otherwise, for the caller to fill. buf is scratch
-// space the caller keeps between responses. req is the request being
-// answered (its method decides HEAD framing).
-func readResponse(br *bufio.Reader, req *http.Request, buf *[]byte) (*http.Response, framing, error) {
+// readResponse reads one response head from br and returns the response, an
+// unused body allocated with it for the caller to fill, and the body's
+// framing; resp.Body is http.NoBody when the framing says there is no body
+// and is left nil otherwise, for the caller to fill. buf is scratch space the
+// caller keeps between responses. req is the request being answered (its
+// method decides HEAD framing).
+func readResponse(br *bufio.Reader, req *http.Request, buf *[]byte) (*http.Response, *body, framing, error) {
 	head, keys, err := readRawHead(br, (*buf)[:0])
 	if cap(head) <= headRetainMax {
 		*buf = head[:0]
@@ -68,7 +79,7 @@ func readResponse(br *bufio.Reader, req *http.Request, buf *[]byte) (*http.Respo
 		*buf = nil
 	}
 	if err != nil {
-		return nil, framing{}, err
+		return nil, nil, framing{}, err
 	}
 	s := string(head) // the one copy every string in the response shares
 
@@ -76,9 +87,11 @@ func readResponse(br *bufio.Reader, req *http.Request, buf *[]byte) (*http.Respo
 	line, pos := nextLine(s, 0)
 	proto, status, code, major, minor, err := parseStatusLine(line)
 	if err != nil {
-		return nil, framing{}, err
+		return nil, nil, framing{}, err
 	}
-	resp := &http.Response{
+	ra := new(respAlloc)
+	resp := &ra.resp
+	*resp = http.Response{
 		Status:     status,
 		StatusCode: code,
 		Proto:      proto,
@@ -86,9 +99,9 @@ func readResponse(br *bufio.Reader, req *http.Request, buf *[]byte) (*http.Respo
 		ProtoMinor: minor,
 		Request:    req,
 	}
-	h, err := parseHeader(s, pos, keys)
+	h, err := parseHeader(s, pos, keys, ra.vals[:])
 	if err != nil {
-		return nil, framing{}, err
+		return nil, nil, framing{}, err
 	}
 	resp.Header = h
 	// fixPragmaCacheControl.
@@ -99,9 +112,9 @@ func readResponse(br *bufio.Reader, req *http.Request, buf *[]byte) (*http.Respo
 	}
 	fr, err := readTransfer(resp, req)
 	if err != nil {
-		return nil, framing{}, err
+		return nil, nil, framing{}, err
 	}
-	return resp, fr, nil
+	return resp, &ra.body, fr, nil
 }
 
 // readRawHead appends one response head (status line, header lines, blank line)
@@ -236,10 +249,10 @@ func httpVersionOK(v []byte) bool {
 // joined with one space, a key of tchar bytes (a key with spaces before the
 // colon is accepted but not canonicalised, as textproto does), value bytes
 // limited to VCHAR, SP, HT and obs-text, leading white space dropped from the
-// value. keys sizes the map and the values' shared backing array.
-func parseHeader(s string, pos int, keys int) (http.Header, error) {
-	var strs []string
-	if keys > 0 {
+// value. keys sizes the map and the values' shared backing array, which is
+// strs when that is large enough.
+func parseHeader(s string, pos int, keys int, strs []string) (http.Header, error) {
+	if keys > len(strs) {
 		strs = make([]string, min(keys, 1000))
 	}
 	h := make(http.Header, min(keys, 1000))

@@ -6,10 +6,16 @@
 // across channels to them. For a proxy that already has one goroutine per
 // request, those hand-offs are most of the transport's cost. This transport
 // writes the request and reads the response on the caller's goroutine, over a
-// pool of keep-alive connections, and uses the standard library's own request
-// writer and response parser, so framing (Content-Length, chunked, close
-// delimited, HEAD, 204/304) and its checks against malformed responses are the
-// stdlib's.
+// pool of keep-alive connections.
+//
+// The request head is written by writeRequest and the response head parsed by
+// readResponse, allocation-lean copies of net/http's Request.Write and
+// ReadResponse for the requests this transport takes: the same bytes on the
+// wire (header order aside), and the same framing (Content-Length, chunked
+// with trailers, close delimited, HEAD, 1xx/204/304) and checks against
+// malformed responses, step for step. Differential tests and fuzz targets
+// compare them with net/http on raw bytes; a parsing difference in front of
+// arbitrary backends would be a response-splitting risk.
 //
 // Everything else — https, requests with a body, other methods, upgrades,
 // Expect: 100-continue — goes to the Fallback transport unchanged.
@@ -76,6 +82,17 @@ type conn struct {
 	bw       *bufio.Writer
 	head     []byte // scratch for reading response heads, reused
 	idleFrom time.Time
+	// expire unblocks any read or write on nc; made once per connection so
+	// that watching each request's context does not allocate it anew.
+	expire func()
+}
+
+// newConn wraps a freshly dialed connection.
+func newConn(nc net.Conn) *conn {
+	lr := &limitReader{r: nc}
+	c := &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+	c.expire = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	return c
 }
 
 // Handles reports whether RoundTrip serves r itself rather than through
@@ -145,7 +162,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	// stop stays nil and counts as "not cancelled".
 	var stop func() bool
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
+		stop = context.AfterFunc(ctx, c.expire)
 	}
 	release := func() {
 		if stop != nil {
@@ -170,7 +187,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	}
 	trace := httptrace.ContextClientTrace(ctx)
 	for n1xx := 0; ; n1xx++ {
-		resp, fr, err := readResponse(c.br, r, &c.head)
+		resp, b, fr, err := readResponse(c.br, r, &c.head)
 		if err != nil {
 			release()
 			if ctx.Err() != nil {
@@ -204,7 +221,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 			t.release(c, addr, stop, true, reusable)
 			return resp, nil
 		}
-		resp.Body = &body{
+		*b = body{
 			rb:       respBody{br: c.br, fr: fr, resp: resp},
 			c:        c,
 			t:        t,
@@ -212,6 +229,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 			stop:     stop,
 			reusable: reusable,
 		}
+		resp.Body = b
 		return resp, nil
 	}
 }
@@ -267,8 +285,7 @@ func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, 
 		if err != nil {
 			return nil, false, err
 		}
-		lr := &limitReader{r: nc}
-		return &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
+		return newConn(nc), false, nil
 	}
 }
 
