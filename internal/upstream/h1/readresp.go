@@ -270,11 +270,14 @@ func parseHeader(s string, pos int, keys int, strs []string) (http.Header, error
 		if line == "" {
 			return h, nil
 		}
-		if strings.IndexByte(line, ':') < 0 {
+		colon := strings.IndexByte(line, ':')
+		if colon < 0 {
 			return h, protocolError(fmt.Sprintf("malformed MIME header: missing colon: %q", line))
 		}
+		// line does not start with SP or HT (that would be a continuation,
+		// or the initial-line error above), so trimming only shortens its
+		// end, after the colon.
 		kv := trimSPHT(line)
-		folded := false
 		if pos < len(s) && (s[pos] == ' ' || s[pos] == '\t') {
 			// obs-fold: as readContinuedLineSlice, skip the leading SP/HT of
 			// each continuation line, join with one space, trim each part.
@@ -289,10 +292,9 @@ func parseHeader(s string, pos int, keys int, strs []string) (http.Header, error
 				fold = append(fold, trimSPHT(cont)...)
 			}
 			kv = string(fold)
-			folded = true
 		}
-		k, v, _ := strings.Cut(kv, ":")
-		key, ok := canonicalKey(k, folded)
+		k, v := kv[:colon], kv[colon+1:]
+		key, ok := canonicalKey(k)
 		if !ok {
 			return h, protocolError(fmt.Sprintf("malformed MIME header line: %q", kv))
 		}
@@ -301,7 +303,10 @@ func parseHeader(s string, pos int, keys int, strs []string) (http.Header, error
 				return h, protocolError(fmt.Sprintf("malformed MIME header line: %q", kv))
 			}
 		}
-		value := strings.TrimLeft(v, " \t")
+		value := v
+		for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
+			value = value[1:]
+		}
 		vv := h[key]
 		if vv == nil && len(strs) > 0 {
 			vv, strs = strs[:1:1], strs[1:]
@@ -334,19 +339,20 @@ func validHeaderValueByte(c byte) bool {
 // byte that is neither tchar nor space, returns a key with spaces unchanged,
 // and otherwise canonicalises it (first letter and letters after '-' upper
 // case, the rest lower). A key that already arrives canonical is returned as
-// is (no copy); a common key in another case is interned; only uncommon keys
-// in non-canonical case are copied. owned says k is already a private copy.
-func canonicalKey(k string, owned bool) (string, bool) {
+// is (a substring, no copy); a common key in another case is interned; only
+// uncommon keys in non-canonical case are copied.
+func canonicalKey(k string) (string, bool) {
 	if k == "" {
 		return "", false
 	}
-	canonical := true
+	canonical, space := true, false
 	upper := true
 	for i := 0; i < len(k); i++ {
 		c := k[i]
 		if !isTokenByte(c) {
 			if c == ' ' {
-				continue // checked below
+				space = true
+				continue
 			}
 			return "", false
 		}
@@ -355,14 +361,11 @@ func canonicalKey(k string, owned bool) (string, bool) {
 		}
 		upper = c == '-'
 	}
-	if strings.IndexByte(k, ' ') >= 0 {
+	if space {
 		// Accepted, not canonicalised (go.dev/issue/34540).
 		return k, true
 	}
 	if canonical {
-		if c, ok := commonKeys[k]; ok && !owned {
-			return c, true // drop the reference to the head where possible
-		}
 		return k, true
 	}
 	var scratch [64]byte
