@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/url"
 	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -115,6 +117,8 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 		{"negative length nil body", req("GET", "http://example.com/", func(r *http.Request) { r.ContentLength = -1; r.Body = nil })},
 		{"negative length no body", req("GET", "http://example.com/", func(r *http.Request) { r.ContentLength = -1; r.Body = http.NoBody })},
 		{"nobody", req("GET", "http://example.com/", func(r *http.Request) { r.Body = http.NoBody })},
+		{"nil header", req("GET", "http://example.com/", func(r *http.Request) { r.Header = nil })},
+		{"no method", req("GET", "http://example.com/", func(r *http.Request) { r.Method = "" })},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,8 +211,12 @@ func (b *leanBody) Close() error               { return nil }
 
 // parseWith reads raw as exchange would (1xx answers then a final one) with
 // net/http's ReadResponse (std) or readResponse.
-func parseWith(raw []byte, method string, std bool) parsed {
-	br := bufio.NewReaderSize(bytes.NewReader(raw), 4096)
+func parseWith(raw []byte, method string, std, oneByte bool) parsed {
+	var src io.Reader = bytes.NewReader(raw)
+	if oneByte {
+		src = iotest.OneByteReader(src) // as a slow network would deliver it
+	}
+	br := bufio.NewReaderSize(src, 4096)
 	req, _ := http.NewRequest(method, "http://example.com/", nil)
 	var out parsed
 	var scratch []byte
@@ -257,10 +265,12 @@ func parseWith(raw []byte, method string, std bool) parsed {
 // compareParsers fails t when net/http and readResponse disagree on raw.
 func compareParsers(t *testing.T, raw []byte, method string) {
 	t.Helper()
-	std := parseWith(raw, method, true)
-	lean := parseWith(raw, method, false)
-	if !reflect.DeepEqual(std, lean) {
-		t.Fatalf("%s response %q:\nnet/http: %+v\nlean:     %+v", method, raw, std, lean)
+	for _, oneByte := range []bool{false, true} {
+		std := parseWith(raw, method, true, oneByte)
+		lean := parseWith(raw, method, false, oneByte)
+		if !reflect.DeepEqual(std, lean) {
+			t.Fatalf("%s response %q (one byte a read: %v):\nnet/http: %+v\nlean:     %+v", method, raw, oneByte, std, lean)
+		}
 	}
 }
 
@@ -683,5 +693,29 @@ func BenchmarkRoundTripCancellable(b *testing.B) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+}
+
+// TestTraceWriteHooksStillFire: a client trace that watches the request being
+// written gets its callbacks (the write goes through Request.Write then).
+func TestTraceWriteHooksStillFire(t *testing.T) {
+	t.Parallel()
+	s, _ := countingServer(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	tr := newTransport()
+	defer tr.CloseIdleConnections()
+	var wrote, headers atomic.Int64
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+		WroteHeaders: func() { headers.Add(1) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Add(1) },
+	})
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.URL, nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if wrote.Load() != 1 || headers.Load() != 1 {
+		t.Fatalf("WroteHeaders called %d times, WroteRequest %d; want 1 each", headers.Load(), wrote.Load())
 	}
 }
