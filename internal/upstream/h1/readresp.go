@@ -145,7 +145,7 @@ func readRawHead(br *bufio.Reader, buf []byte) ([]byte, int, error) {
 		}
 		switch {
 		case first:
-			if _, _, _, _, _, err := parseStatusLineBytes(l); err != nil {
+			if err := statusLineErr(l); err != nil {
 				return buf, keys, err
 			}
 			first = false
@@ -197,25 +197,25 @@ func parseStatusLine(line string) (proto, status string, code, major, minor int,
 	return proto, status, code, major, minor, nil
 }
 
-// parseStatusLineBytes runs parseStatusLine's checks on bytes without
-// allocating, for readRawHead's early rejection.
-func parseStatusLineBytes(line []byte) (proto, status string, code, major, minor int, err error) {
-	// The compiler does not allocate for string(b) used only in these
-	// comparisons, but Cut/Atoi on a converted string would; so check the
-	// shape by hand and only build the error (which allocates) on failure.
+// statusLineErr runs parseStatusLine's checks on bytes, for readRawHead's
+// early rejection, without converting the line to a string (which would
+// allocate) unless the quick shape check fails; parseStatusLine then has the
+// final say and builds the error.
+func statusLineErr(line []byte) error {
 	sp := bytes.IndexByte(line, ' ')
 	if sp < 0 {
-		return parseStatusLine(string(line))
+		_, _, _, _, _, err := parseStatusLine(string(line))
+		return err
 	}
-	rest := bytes.TrimLeft(line[sp+1:], " ")
-	c := rest
+	c := bytes.TrimLeft(line[sp+1:], " ")
 	if i := bytes.IndexByte(c, ' '); i >= 0 {
 		c = c[:i]
 	}
 	if len(c) != 3 || !atoi3OK(c) || !httpVersionOK(line[:sp]) {
-		return parseStatusLine(string(line))
+		_, _, _, _, _, err := parseStatusLine(string(line))
+		return err
 	}
-	return "", "", 0, 0, 0, nil
+	return nil
 }
 
 // atoi3OK reports whether strconv.Atoi accepts the three bytes c with a

@@ -164,22 +164,24 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, c.expire)
 	}
-	release := func() {
+	// unwatch stops the watcher when the exchange fails before a body
+	// takes the connection over (the connection is closed then anyway).
+	unwatch := func() {
 		if stop != nil {
 			stop()
 		}
 	}
 	if err := writeRequest(c.bw, r); err != nil {
-		release()
+		unwatch()
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	if err := c.bw.Flush(); err != nil {
-		release()
+		unwatch()
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	c.lr.n = maxHead
 	if _, err := c.br.Peek(1); err != nil {
-		release()
+		unwatch()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -189,7 +191,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	for n1xx := 0; ; n1xx++ {
 		resp, b, fr, err := readResponse(c.br, r, &c.head)
 		if err != nil {
-			release()
+			unwatch()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -200,7 +202,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			if n1xx >= max1xx {
-				release()
+				unwatch()
 				return nil, errors.New("read response: too many informational (1xx) responses")
 			}
 			c.lr.n = maxHead
@@ -209,7 +211,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 			// follows on the same connection.
 			if trace != nil && trace.Got1xxResponse != nil {
 				if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
-					release()
+					unwatch()
 					return nil, err
 				}
 			}
@@ -360,6 +362,8 @@ func (b *body) Close() error {
 	return nil
 }
 
+// finish marks the body done and releases its connection; complete says the
+// body was read to its end without error.
 func (b *body) finish(complete bool) {
 	b.done = true
 	b.t.release(b.c, b.addr, b.stop, complete, b.reusable)
