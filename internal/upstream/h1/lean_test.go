@@ -422,13 +422,14 @@ func FuzzReadResponse(f *testing.F) {
 // FuzzWriteRequest compares writeRequest with Request.Write for requests
 // built from arbitrary host, path, query and header strings.
 func FuzzWriteRequest(f *testing.F) {
-	f.Add("example.com", "/p", "a=1", "X-A", "v", "ua", true, false)
-	f.Add("[fe80::1%eth0]:80", "/a b", "", "X B", "a\r\nb", "", false, true)
-	f.Add("a/b", "", "\n", "", " v ", "x", true, true)
-	f.Fuzz(func(t *testing.T, host, path, query, key, value, ua string, setUA, closeConn bool) {
+	f.Add("example.com", "/p", "", "a=1", "X-A", "v", "ua", true, false)
+	f.Add("[fe80::1%eth0]:80", "/a b", "", "", "X B", "a\r\nb", "", false, true)
+	f.Add("a/b", "", "//h/x", "\n", "", " v ", "x", true, true)
+	f.Add("bücher.example:80", "/%zz", "/o", "", "Connection", "close", "", false, true)
+	f.Fuzz(func(t *testing.T, host, path, opaque, query, key, value, ua string, setUA, closeConn bool) {
 		r := &http.Request{
 			Method: "GET",
-			URL:    &url.URL{Scheme: "http", Host: "backend:80", Path: path, RawQuery: query},
+			URL:    &url.URL{Scheme: "http", Host: "backend:80", Path: path, Opaque: opaque, RawQuery: query},
 			Host:   host,
 			Header: http.Header{key: {value, value + "2"}},
 			Close:  closeConn,
