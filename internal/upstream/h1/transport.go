@@ -6,10 +6,16 @@
 // across channels to them. For a proxy that already has one goroutine per
 // request, those hand-offs are most of the transport's cost. This transport
 // writes the request and reads the response on the caller's goroutine, over a
-// pool of keep-alive connections, and uses the standard library's own request
-// writer and response parser, so framing (Content-Length, chunked, close
-// delimited, HEAD, 204/304) and its checks against malformed responses are the
-// stdlib's.
+// pool of keep-alive connections.
+//
+// The request head is written by writeRequest and the response head parsed by
+// readResponse, allocation-lean copies of net/http's Request.Write and
+// ReadResponse for the requests this transport takes: the same bytes on the
+// wire (header order aside), and the same framing (Content-Length, chunked
+// with trailers, close delimited, HEAD, 1xx/204/304) and checks against
+// malformed responses, step for step. Differential tests and fuzz targets
+// compare them with net/http on raw bytes; a parsing difference in front of
+// arbitrary backends would be a response-splitting risk.
 //
 // Everything else — https, requests with a body, other methods, upgrades,
 // Expect: 100-continue — goes to the Fallback transport unchanged.
@@ -74,13 +80,25 @@ type conn struct {
 	lr       *limitReader // br reads through it, so a response head is bounded
 	br       *bufio.Reader
 	bw       *bufio.Writer
+	head     []byte // scratch for reading response heads, reused
 	idleFrom time.Time
+	// expire unblocks any read or write on nc; made once per connection so
+	// that watching each request's context does not allocate it anew.
+	expire func()
+}
+
+// newConn wraps a freshly dialed connection.
+func newConn(nc net.Conn) *conn {
+	lr := &limitReader{r: nc}
+	c := &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+	c.expire = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	return c
 }
 
 // Handles reports whether RoundTrip serves r itself rather than through
 // Fallback.
 func Handles(r *http.Request) bool {
-	if r.URL.Scheme != "http" || (r.Body != nil && r.Body != http.NoBody) || r.ContentLength > 0 {
+	if r.URL == nil || r.URL.Scheme != "http" || (r.Body != nil && r.Body != http.NoBody) || r.ContentLength > 0 {
 		return false
 	}
 	switch r.Method {
@@ -139,19 +157,31 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	if maxHead <= 0 {
 		maxHead = defaultMaxHeaderBytes
 	}
-	// Cancelling the request unblocks the read by expiring the deadline.
-	stop := context.AfterFunc(ctx, func() { _ = c.nc.SetDeadline(aLongTimeAgo) })
-	if err := r.Write(c.bw); err != nil {
-		stop()
+	// Cancelling the request unblocks the read by expiring the deadline. A
+	// context that can never be cancelled (Done() == nil) needs no watcher;
+	// stop stays nil and counts as "not cancelled".
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, c.expire)
+	}
+	// unwatch stops the watcher when the exchange fails before a body
+	// takes the connection over (the connection is closed then anyway).
+	unwatch := func() {
+		if stop != nil {
+			stop()
+		}
+	}
+	if err := writeRequest(c.bw, r); err != nil {
+		unwatch()
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	if err := c.bw.Flush(); err != nil {
-		stop()
+		unwatch()
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	c.lr.n = maxHead
 	if _, err := c.br.Peek(1); err != nil {
-		stop()
+		unwatch()
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -159,9 +189,9 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	}
 	trace := httptrace.ContextClientTrace(ctx)
 	for n1xx := 0; ; n1xx++ {
-		resp, err := http.ReadResponse(c.br, r)
+		resp, b, fr, err := readResponse(c.br, r, &c.head)
 		if err != nil {
-			stop()
+			unwatch()
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -172,7 +202,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		}
 		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			if n1xx >= max1xx {
-				stop()
+				unwatch()
 				return nil, errors.New("read response: too many informational (1xx) responses")
 			}
 			c.lr.n = maxHead
@@ -181,7 +211,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 			// follows on the same connection.
 			if trace != nil && trace.Got1xxResponse != nil {
 				if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
-					stop()
+					unwatch()
 					return nil, err
 				}
 			}
@@ -189,10 +219,17 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		}
 		c.lr.n = math.MaxInt64 // the body is bounded by its own framing
 		reusable := !resp.Close && !r.Close && resp.StatusCode != http.StatusSwitchingProtocols
-		b := &body{rc: resp.Body, c: c, t: t, addr: addr, stop: stop, reusable: reusable}
-		if resp.Body == http.NoBody {
-			b.finish(true)
+		if fr.mode == bodyNone {
+			t.release(c, addr, stop, true, reusable)
 			return resp, nil
+		}
+		*b = body{
+			rb:       respBody{br: c.br, fr: fr, resp: resp},
+			c:        c,
+			t:        t,
+			addr:     addr,
+			stop:     stop,
+			reusable: reusable,
 		}
 		resp.Body = b
 		return resp, nil
@@ -250,8 +287,7 @@ func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, 
 		if err != nil {
 			return nil, false, err
 		}
-		lr := &limitReader{r: nc}
-		return &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}, false, nil
+		return newConn(nc), false, nil
 	}
 }
 
@@ -293,14 +329,15 @@ func (t *Transport) CloseIdleConnections() {
 	}
 }
 
-// body hands the connection back to the pool when the response has been read
-// to its end, and closes it when the reader gives up early.
+// body reads a response body off its connection and hands the connection
+// back to the pool when the response has been read to its end, or closes it
+// when the reader gives up early or the body fails.
 type body struct {
-	rc       io.ReadCloser
+	rb       respBody
 	c        *conn
 	t        *Transport
 	addr     string
-	stop     func() bool
+	stop     func() bool // nil when the request could not be cancelled
 	reusable bool
 	done     bool
 }
@@ -309,7 +346,7 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, io.EOF
 	}
-	n, err := b.rc.Read(p)
+	n, err := b.rb.read(p)
 	if err == io.EOF {
 		b.finish(true)
 	} else if err != nil {
@@ -325,14 +362,21 @@ func (b *body) Close() error {
 	return nil
 }
 
-// finish releases the connection: back to the pool if the whole response was
-// read, nothing extra is buffered, and cancellation did not touch it.
+// finish marks the body done and releases its connection; complete says the
+// body was read to its end without error.
 func (b *body) finish(complete bool) {
 	b.done = true
-	notCancelled := b.stop()
-	if complete && b.reusable && notCancelled && b.c.br.Buffered() == 0 {
-		b.t.put(b.addr, b.c)
+	b.t.release(b.c, b.addr, b.stop, complete, b.reusable)
+}
+
+// release ends an exchange on c: back to the pool if the whole response was
+// read, nothing extra is buffered, and cancellation did not touch it (its
+// watcher, if any, is stopped before it could fire); otherwise closed.
+func (t *Transport) release(c *conn, addr string, stop func() bool, complete, reusable bool) {
+	notCancelled := stop == nil || stop()
+	if complete && reusable && notCancelled && c.br.Buffered() == 0 {
+		t.put(addr, c)
 		return
 	}
-	_ = b.c.nc.Close()
+	_ = c.nc.Close()
 }
