@@ -8,4 +8,8 @@ import "net"
 // transport then hands every request to its Fallback.
 const canCheckIdle = false
 
-func idleClean(net.Conn) bool { return false }
+type idleCheck struct{}
+
+func (*idleCheck) init(net.Conn) {}
+
+func (*idleCheck) check() bool { return false }

@@ -9,26 +9,44 @@ import (
 
 const canCheckIdle = true
 
-// idleClean reports whether an idle pooled connection is still as it was
-// left: open, with nothing unread. One non-blocking peek; a backend that sent
-// bytes or closed while the connection was idle fails it.
-func idleClean(nc net.Conn) bool {
+// idleCheck peeks at an idle pooled connection. It is made once per
+// connection, so a check allocates nothing.
+type idleCheck struct {
+	rc    syscall.RawConn
+	fn    func(fd uintptr) bool
+	clean bool
+	b     [1]byte
+}
+
+func (ic *idleCheck) init(nc net.Conn) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
-		return false
+		return
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		return
+	}
+	ic.rc, ic.fn = rc, ic.peek
+}
+
+// peek is the raw read: EAGAIN means nothing to read and not closed; data
+// (n > 0) or EOF (n == 0, no error) both disqualify the connection. It never
+// waits for readability.
+func (ic *idleCheck) peek(fd uintptr) bool {
+	_, _, err := syscall.Recvfrom(int(fd), ic.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	ic.clean = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+	return true
+}
+
+// check reports whether the idle connection is still as it was left: open,
+// with nothing unread. One non-blocking peek; a backend that sent bytes or
+// closed while the connection was idle fails it.
+func (ic *idleCheck) check() bool {
+	if ic.rc == nil {
 		return false
 	}
-	clean := false
-	var b [1]byte
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		// EAGAIN: nothing to read and not closed. Data (n > 0) or EOF
-		// (n == 0, no error) both disqualify the connection.
-		clean = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
-		return true // never wait for readability
-	})
-	return err == nil && clean
+	ic.clean = false
+	err := ic.rc.Read(ic.fn)
+	return err == nil && ic.clean
 }

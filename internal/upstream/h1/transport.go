@@ -85,6 +85,7 @@ type conn struct {
 	// expire unblocks any read or write on nc; made once per connection so
 	// that watching each request's context does not allocate it anew.
 	expire func()
+	idle   idleCheck // peeks at the connection before it is reused
 }
 
 // newConn wraps a freshly dialed connection.
@@ -92,6 +93,7 @@ func newConn(nc net.Conn) *conn {
 	lr := &limitReader{r: nc}
 	c := &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}
 	c.expire = func() { _ = nc.SetDeadline(aLongTimeAgo) }
+	c.idle.init(nc)
 	return c
 }
 
@@ -276,7 +278,7 @@ func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, 
 	for {
 		select {
 		case c := <-hp.idle:
-			if (t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout) || !idleClean(c.nc) {
+			if (t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout) || !c.idle.check() {
 				_ = c.nc.Close()
 				continue
 			}
