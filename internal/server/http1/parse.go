@@ -212,7 +212,7 @@ func parseHead(raw []byte, r *http.Request, h *head) error {
 		r.Trailer = make(http.Header)
 		for _, v := range tr {
 			for f := range strings.SplitSeq(v, ",") {
-				f = canonicalKey(textproto.TrimString(f))
+				f = http.CanonicalHeaderKey(textproto.TrimString(f)) // f may be no valid name
 				switch f {
 				case "":
 					continue
@@ -221,6 +221,9 @@ func parseHead(raw []byte, r *http.Request, h *head) error {
 				}
 				r.Trailer[f] = nil
 			}
+		}
+		if len(r.Trailer) == 0 {
+			r.Trailer = nil // as net/http: an empty declaration declares nothing
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -39,10 +40,10 @@ type response struct {
 	written       int64 // body bytes the handler wrote
 	haveType      bool  // the handler set Content-Type (or Content-Encoding)
 	trailers      []string
-	prefixTrailer bool     // the header held http.TrailerPrefix keys when serialised
-	connHeader    []string // the handler's Connection header
-	closeAfter    bool     // close the connection after this response
-	handlerDone   bool
+	prefixTrailer bool        // the header held http.TrailerPrefix keys when serialised
+	connHeader    []string    // the handler's Connection header
+	closeAfter    bool        // close the connection after this response
+	handlerDone   atomic.Bool // read by goroutines the handler left behind
 }
 
 // errAfterHandler answers a write made after the handler returned: the
@@ -59,7 +60,7 @@ func (w *response) Header() http.Header { return w.header }
 // WriteHeader decides the status and serialises the head; 1xx statuses
 // (other than 101) are sent at once as informational answers.
 func (w *response) WriteHeader(code int) {
-	if w.handlerDone {
+	if w.handlerDone.Load() {
 		return
 	}
 	if w.c.hijacked {
@@ -132,8 +133,10 @@ func (w *response) serialiseHead() {
 		w.trailers = w.trailers[:0]
 		for _, v := range tr {
 			for f := range strings.SplitSeq(v, ",") {
-				if f = textproto.TrimString(f); f != "" {
-					w.trailers = append(w.trailers, textproto.CanonicalMIMEHeaderKey(f))
+				// As net/http, a field not allowed in a trailer (Host,
+				// Authorization, framing...) is not sent as one.
+				if f = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(f)); f != "" && httpguts.ValidTrailerHeader(f) {
+					w.trailers = append(w.trailers, f)
 				}
 			}
 		}
@@ -198,7 +201,7 @@ func (w *response) commit(first []byte, final bool) {
 // Write sends body bytes, holding back the first pendMax while the framing is
 // open.
 func (w *response) Write(p []byte) (int, error) {
-	if w.handlerDone {
+	if w.handlerDone.Load() {
 		return 0, errAfterHandler
 	}
 	if w.c.hijacked {
@@ -266,7 +269,7 @@ func (w *response) Flush() { _ = w.FlushError() }
 // FlushError is Flush reporting a failed write; http.ResponseController
 // prefers it.
 func (w *response) FlushError() error {
-	if w.handlerDone {
+	if w.handlerDone.Load() {
 		return errAfterHandler
 	}
 	if w.c.hijacked {
@@ -310,8 +313,10 @@ func (w *response) finish() {
 	if !w.isHead && bodyAllowed(w.status) && w.contentLength >= 0 && w.written != w.contentLength {
 		w.closeAfter = true // the handler wrote less than it announced
 	}
+	// Set before the flush: once the client has the response, a write
+	// from a goroutine the handler left behind must see it.
+	w.handlerDone.Store(true)
 	c.flush()
-	w.handlerDone = true
 }
 
 // appendTrailers adds the declared trailers and those set with
@@ -342,7 +347,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if c.hijacked {
 		return nil, nil, http.ErrHijacked
 	}
-	if w.handlerDone {
+	if w.handlerDone.Load() {
 		return nil, nil, errors.New("http1: Hijack after the handler returned")
 	}
 	c.disarm()

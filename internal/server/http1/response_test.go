@@ -1,0 +1,474 @@
+package http1
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+const get11 = "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+
+// serveOne starts a server with h, sends req and reads one final response.
+func serveOne(t *testing.T, h http.HandlerFunc, req, method string) (*client, *wireResp) {
+	t.Helper()
+	_, addr := startServer(t, h, nil)
+	c := dial(t, addr)
+	c.send(req)
+	return c, c.mustRead(method)
+}
+
+func wantHeader(t *testing.T, r *wireResp, k, v string) {
+	t.Helper()
+	if got := r.Header.Values(k); len(got) != 1 || got[0] != v {
+		t.Errorf("%s = %q, want [%q]\n%s", k, got, v, r.Head)
+	}
+}
+
+func wantNoHeader(t *testing.T, r *wireResp, k string) {
+	t.Helper()
+	if got, ok := r.Header[k]; ok {
+		t.Errorf("unexpected %s: %q\n%s", k, got, r.Head)
+	}
+}
+
+func TestResponseSmallBodyContentLength(t *testing.T) {
+	t.Parallel()
+	c, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "hello")
+		_, _ = io.WriteString(w, " world")
+	}, get11, "GET")
+	if r.Status != 200 || r.Proto != "HTTP/1.1" || string(r.Body) != "hello world" {
+		t.Fatalf("got %d %s %q", r.Status, r.Proto, r.Body)
+	}
+	wantHeader(t, r, "Content-Length", "11")
+	wantNoHeader(t, r, "Transfer-Encoding")
+	wantNoHeader(t, r, "Connection")
+	wantHeader(t, r, "Content-Type", "text/plain; charset=utf-8")
+	if r.Header.Get("Date") == "" {
+		t.Errorf("no Date\n%s", r.Head)
+	}
+	// The connection stays open for a second request.
+	c.send(get11)
+	if r2 := c.mustRead("GET"); string(r2.Body) != "hello world" {
+		t.Errorf("second response %q", r2.Body)
+	}
+}
+
+func TestResponseLargeBodyChunked(t *testing.T) {
+	t.Parallel()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 400) // 6400 bytes
+	h := func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(big[:100])
+		_, _ = w.Write(big[100:])
+	}
+	c, r := serveOne(t, h, get11, "GET")
+	if !r.Chunked || !bytes.Equal(r.Body, big) {
+		t.Fatalf("chunked=%v body %d bytes\n%s", r.Chunked, len(r.Body), r.Head)
+	}
+	wantNoHeader(t, r, "Content-Length")
+	c.send(get11)
+	if r2 := c.mustRead("GET"); !bytes.Equal(r2.Body, big) {
+		t.Errorf("second response: %d bytes", len(r2.Body))
+	}
+
+	// HTTP/1.0: delimited by the close.
+	c, r = serveOne(t, h, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET")
+	if r.Proto != "HTTP/1.0" || r.Chunked || !r.Close || !bytes.Equal(r.Body, big) {
+		t.Fatalf("HTTP/1.0: proto %s chunked=%v close=%v %d bytes\n%s", r.Proto, r.Chunked, r.Close, len(r.Body), r.Head)
+	}
+	wantHeader(t, r, "Connection", "close")
+	wantNoHeader(t, r, "Content-Length")
+	wantNoHeader(t, r, "Transfer-Encoding")
+	_ = c
+}
+
+func TestResponseFlushChunked(t *testing.T) {
+	t.Parallel()
+	_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "a")
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, "b")
+	}, get11, "GET")
+	if !r.Chunked || string(r.Body) != "ab" {
+		t.Fatalf("chunked=%v body %q\n%s", r.Chunked, r.Body, r.Head)
+	}
+	// Flush through http.ResponseController with nothing written.
+	_, r = serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush: %v", err)
+		}
+	}, get11, "GET")
+	if !r.Chunked || len(r.Body) != 0 {
+		t.Fatalf("chunked=%v body %q\n%s", r.Chunked, r.Body, r.Head)
+	}
+}
+
+func TestResponseHandlerContentLength(t *testing.T) {
+	t.Parallel()
+	t.Run("exact", func(t *testing.T) {
+		t.Parallel()
+		big := strings.Repeat("x", 10000)
+		c, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "10000")
+			_, _ = io.WriteString(w, big)
+		}, get11, "GET")
+		if r.Chunked || string(r.Body) != big {
+			t.Fatalf("chunked=%v len %d\n%s", r.Chunked, len(r.Body), r.Head)
+		}
+		wantHeader(t, r, "Content-Length", "10000")
+		c.send(get11)
+		c.mustRead("GET")
+	})
+	t.Run("more", func(t *testing.T) {
+		t.Parallel()
+		errc := make(chan error, 1)
+		c, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "3")
+			_, _ = io.WriteString(w, "abc")
+			_, err := io.WriteString(w, "d")
+			errc <- err
+		}, get11, "GET")
+		if err := <-errc; !errors.Is(err, http.ErrContentLength) {
+			t.Errorf("writing past Content-Length: %v, want http.ErrContentLength", err)
+		}
+		if string(r.Body) != "abc" {
+			t.Errorf("body %q", r.Body)
+		}
+		// Nothing of the extra byte may reach the wire.
+		c.send(get11)
+		if r2, err := c.read("GET"); err == nil && r2.Status != 200 {
+			t.Errorf("after the response: status %d", r2.Status)
+		}
+	})
+	t.Run("less", func(t *testing.T) {
+		t.Parallel()
+		c, r := func() (*client, *wireResp) {
+			_, addr := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", "10")
+				_, _ = io.WriteString(w, "abc")
+			}), nil)
+			c := dial(t, addr)
+			c.send(get11)
+			r, err := c.read("HEAD") // just the head
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c, r
+		}()
+		wantHeader(t, r, "Content-Length", "10")
+		// Three bytes, then the server closes.
+		b, err := io.ReadAll(c.br)
+		if string(b) != "abc" || (err != nil && !isReset(err)) {
+			t.Fatalf("body %q, %v; want \"abc\" then close", b, err)
+		}
+	})
+	t.Run("sniffed", func(t *testing.T) {
+		t.Parallel()
+		// net/http sniffs the first write even when the handler set a
+		// Content-Length.
+		_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "13")
+			_, _ = io.WriteString(w, "<html></html>")
+		}, get11, "GET")
+		wantHeader(t, r, "Content-Type", "text/html; charset=utf-8")
+		wantHeader(t, r, "Content-Length", "13")
+	})
+}
+
+func TestResponseHEAD(t *testing.T) {
+	t.Parallel()
+	h := func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/cl":
+			w.Header().Set("Content-Length", "42")
+		case "/written":
+			_, _ = io.WriteString(w, "hello")
+		case "/big":
+			_, _ = w.Write(make([]byte, 10000))
+		}
+	}
+	_, addr := startServer(t, http.HandlerFunc(h), nil)
+	c := dial(t, addr)
+	for path, cl := range map[string]string{"/cl": "42", "/written": "5", "/none": "", "/big": "10000"} {
+		c.send("HEAD " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")
+		r := c.mustRead("HEAD")
+		if r.Status != 200 {
+			t.Fatalf("%s: status %d", path, r.Status)
+		}
+		if cl == "" {
+			wantNoHeader(t, r, "Content-Length")
+		} else {
+			wantHeader(t, r, "Content-Length", cl)
+		}
+		wantNoHeader(t, r, "Transfer-Encoding")
+	}
+	// No body bytes were sent: the next response starts right away.
+	c.send("GET /written HTTP/1.1\r\nHost: t\r\n\r\n")
+	if r := c.mustRead("GET"); string(r.Body) != "hello" {
+		t.Fatalf("GET after HEADs: %q", r.Body)
+	}
+}
+
+func TestResponseNoBodyStatuses(t *testing.T) {
+	t.Parallel()
+	for _, code := range []int{204, 304} {
+		errc := make(chan error, 1)
+		c, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Content-Length", "5")
+			w.Header().Set("Transfer-Encoding", "chunked")
+			w.Header().Set("Etag", `"x"`)
+			w.WriteHeader(code)
+			_, err := io.WriteString(w, "hello")
+			errc <- err
+		}, get11, "GET")
+		if err := <-errc; !errors.Is(err, http.ErrBodyNotAllowed) {
+			t.Errorf("%d: Write: %v, want http.ErrBodyNotAllowed", code, err)
+		}
+		if r.Status != code {
+			t.Fatalf("status %d, want %d", r.Status, code)
+		}
+		wantNoHeader(t, r, "Content-Length")
+		wantNoHeader(t, r, "Transfer-Encoding")
+		wantHeader(t, r, "Etag", `"x"`)
+		if code == 304 {
+			wantNoHeader(t, r, "Content-Type")
+		} else {
+			wantHeader(t, r, "Content-Type", "text/html")
+		}
+		// No body on the wire: the next response follows at once.
+		c.send(get11)
+		if r2 := c.mustRead("GET"); r2.Status != code {
+			t.Fatalf("second: %d", r2.Status)
+		}
+	}
+}
+
+func TestResponseInformational(t *testing.T) {
+	t.Parallel()
+	c, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Set("Link", "</final>")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "done")
+	}, get11, "GET")
+	if r.Status != 103 {
+		t.Fatalf("first response %d, want 103\n%s", r.Status, r.Head)
+	}
+	if r.Head != "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n" {
+		t.Errorf("103 head %q", r.Head)
+	}
+	r = c.mustRead("GET")
+	if r.Status != 200 || string(r.Body) != "done" {
+		t.Fatalf("final %d %q", r.Status, r.Body)
+	}
+	wantHeader(t, r, "Link", "</final>")
+}
+
+func TestResponseWriteHeaderTwiceAndLateHeaders(t *testing.T) {
+	t.Parallel()
+	_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Before", "1")
+		w.WriteHeader(http.StatusCreated)
+		w.WriteHeader(http.StatusTeapot)
+		w.Header().Set("X-After", "1")
+		w.Header().Set("X-Before", "changed")
+		w.Header().Del("Date")
+		_, _ = io.WriteString(w, "x")
+	}, get11, "GET")
+	if r.Status != 201 {
+		t.Fatalf("status %d, want 201", r.Status)
+	}
+	wantHeader(t, r, "X-Before", "1")
+	wantNoHeader(t, r, "X-After")
+	if r.Header.Get("Date") == "" {
+		t.Errorf("Date missing")
+	}
+}
+
+func TestResponseContentTypeSniffing(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		set  func(h http.Header)
+		body string
+		want []string // nil: no Content-Type
+	}{
+		{"unset-html", func(http.Header) {}, "<!DOCTYPE html><p>x", []string{"text/html; charset=utf-8"}},
+		{"unset-binary", func(http.Header) {}, "\x00\x01\x02", []string{"application/octet-stream"}},
+		{"unset-empty-body", func(http.Header) {}, "", nil},
+		{"set", func(h http.Header) { h.Set("Content-Type", "application/x-custom") }, "<html>", []string{"application/x-custom"}},
+		{"set-nil", func(h http.Header) { h["Content-Type"] = nil }, "<html>", nil},
+		{"content-encoding", func(h http.Header) { h.Set("Content-Encoding", "gzip") }, "<html>", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+				tc.set(w.Header())
+				_, _ = io.WriteString(w, tc.body)
+			}, get11, "GET")
+			got := r.Header.Values("Content-Type")
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("Content-Type %q, want %q\n%s", got, tc.want, r.Head)
+			}
+		})
+	}
+}
+
+func TestResponseHeaderSanitising(t *testing.T) {
+	t.Parallel()
+	_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Bad Name"] = []string{"1"}
+		h["Bad:Colon"] = []string{"1"}
+		h["X-Nul\x00"] = []string{"1"}
+		h[""] = []string{"1"}
+		h.Set("X-Inject", "a\r\nInjected: yes\r\n\r\nbody")
+		h.Set("X-Lf", "a\nSet-Cookie: evil=1")
+		h.Set("X-Space", "  padded  ")
+		h.Set("X-Ok", "fine")
+		_, _ = io.WriteString(w, "ok")
+	}, get11, "GET")
+	for _, k := range r.Keys {
+		switch k {
+		case "Bad Name", "Bad:Colon", "X-Nul\x00", "", "Injected", "Set-Cookie":
+			t.Errorf("header %q was sent\n%q", k, r.Head)
+		}
+	}
+	wantHeader(t, r, "X-Inject", "a  Injected: yes    body")
+	wantHeader(t, r, "X-Lf", "a Set-Cookie: evil=1")
+	wantHeader(t, r, "X-Space", "padded")
+	wantHeader(t, r, "X-Ok", "fine")
+	if string(r.Body) != "ok" {
+		t.Errorf("body %q", r.Body)
+	}
+}
+
+func TestResponseTrailers(t *testing.T) {
+	t.Parallel()
+	t.Run("declared", func(t *testing.T) {
+		t.Parallel()
+		_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Trailer", "X-Sum, x-count")
+			_, _ = io.WriteString(w, "data")
+			w.Header().Set("X-Sum", "42")
+			w.Header().Set("X-Count", "1")
+			w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+		}, get11, "GET")
+		if !r.Chunked || string(r.Body) != "data" {
+			t.Fatalf("chunked=%v body %q\n%s", r.Chunked, r.Body, r.Head)
+		}
+		wantHeader(t, r, "Trailer", "X-Sum, x-count")
+		want := http.Header{"X-Sum": {"42"}, "X-Count": {"1"}, "X-Late": {"late"}}
+		if !equalHeader(r.Trailer, want) {
+			t.Errorf("trailers %v, want %v", r.Trailer, want)
+		}
+	})
+	t.Run("prefix-only", func(t *testing.T) {
+		t.Parallel()
+		// As with net/http, a TrailerPrefix key set before the head is
+		// written makes the response chunked so that the trailer is sent.
+		_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(http.TrailerPrefix+"X-Sum", "")
+			_, _ = io.WriteString(w, "data")
+			w.Header().Set(http.TrailerPrefix+"X-Sum", "7")
+		}, get11, "GET")
+		if !r.Chunked || string(r.Body) != "data" {
+			t.Fatalf("chunked=%v body %q\n%s", r.Chunked, r.Body, r.Head)
+		}
+		if got := r.Trailer.Get("X-Sum"); got != "7" {
+			t.Errorf("trailer X-Sum %q, want 7 (trailers %v)", got, r.Trailer)
+		}
+	})
+}
+
+func TestResponseTrailersNotAllowed(t *testing.T) {
+	t.Parallel()
+	// Fields that may not be trailers (RFC 9110 §6.5.1) are not sent as
+	// declared trailers, as with net/http.
+	_, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "Host, Authorization, Content-Length, X-Ok")
+		_, _ = io.WriteString(w, "data")
+		w.Header().Set("Host", "evil")
+		w.Header().Set("Authorization", "late")
+		w.Header().Set("X-Ok", "1")
+	}, get11, "GET")
+	if !r.Chunked {
+		t.Fatalf("not chunked\n%s", r.Head)
+	}
+	if want := (http.Header{"X-Ok": {"1"}}); !equalHeader(r.Trailer, want) {
+		t.Errorf("trailers %v, want %v", r.Trailer, want)
+	}
+}
+
+func equalHeader(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if strings.Join(v, "\x00") != strings.Join(b[k], "\x00") {
+			return false
+		}
+	}
+	return true
+}
+
+func TestResponseConnectionHeader(t *testing.T) {
+	t.Parallel()
+	h := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/close" {
+			w.Header().Set("Connection", "close")
+		}
+		_, _ = io.WriteString(w, "ok")
+	}
+	t.Run("request-close", func(t *testing.T) {
+		t.Parallel()
+		c, r := serveOne(t, h, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", "GET")
+		wantHeader(t, r, "Connection", "close")
+		c.expectEOF()
+	})
+	t.Run("handler-close", func(t *testing.T) {
+		t.Parallel()
+		c, r := serveOne(t, h, "GET /close HTTP/1.1\r\nHost: t\r\n\r\n", "GET")
+		wantHeader(t, r, "Connection", "close")
+		c.expectEOF()
+	})
+	t.Run("http10", func(t *testing.T) {
+		t.Parallel()
+		c, r := serveOne(t, h, "GET / HTTP/1.0\r\n\r\n", "GET")
+		if r.Proto != "HTTP/1.0" || string(r.Body) != "ok" {
+			t.Fatalf("%s %q", r.Proto, r.Body)
+		}
+		c.expectEOF()
+	})
+	t.Run("http10-keep-alive", func(t *testing.T) {
+		t.Parallel()
+		c, r := serveOne(t, h, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "GET")
+		wantHeader(t, r, "Connection", "keep-alive")
+		wantHeader(t, r, "Content-Length", "2")
+		c.send("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+		r = c.mustRead("GET")
+		wantHeader(t, r, "Connection", "keep-alive")
+		c.send("GET / HTTP/1.0\r\n\r\n")
+		if r = c.mustRead("GET"); string(r.Body) != "ok" {
+			t.Fatalf("%q", r.Body)
+		}
+		c.expectEOF()
+	})
+	t.Run("http11-minor2", func(t *testing.T) {
+		t.Parallel()
+		c, r := serveOne(t, func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(make([]byte, 5000))
+		}, "GET / HTTP/1.2\r\nHost: t\r\n\r\n", "GET")
+		if r.Proto != "HTTP/1.1" || !r.Chunked {
+			t.Fatalf("HTTP/1.2 request: %s chunked=%v\n%s", r.Proto, r.Chunked, r.Head)
+		}
+		c.send(get11)
+		c.mustRead("GET")
+	})
+}
