@@ -265,6 +265,9 @@ func (a *app) runCmd(args []string, stdout, stderr io.Writer, environ []string) 
 	cfgLog := observe.Subsystem(logger, observe.SubsystemConfig)
 	glog := observe.Subsystem(logger, observe.SubsystemGateway)
 	startProfiler(logger)
+	gcCtx, stopGCTuner := context.WithCancel(context.Background())
+	defer stopGCTuner()
+	startGCTuner(gcCtx)
 
 	tracer, err := observe.NewTracer(context.Background(), cfg.Tracing, a.version, observe.Subsystem(logger, observe.SubsystemTracer))
 	if err != nil {
