@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -27,6 +28,7 @@ type body struct {
 	trailer   http.Header
 	expect    bool // send 100 Continue before the first read
 	eof       bool
+	eofSeen   atomic.Bool // eof, for the disconnect watcher: br is no longer read
 	closed    bool
 	err       error // a framing error: the connection is not reusable
 }
@@ -65,6 +67,7 @@ func (b *body) readLocked(p []byte) (int, error) {
 		b.remaining -= int64(n)
 		if b.remaining == 0 {
 			b.eof = true
+			b.eofSeen.Store(true)
 			return n, io.EOF
 		}
 		if err == io.EOF {
@@ -82,6 +85,7 @@ func (b *body) readLocked(p []byte) (int, error) {
 			return n, terr
 		}
 		b.eof = true
+		b.eofSeen.Store(true)
 		return n, io.EOF
 	}
 	if err != nil {

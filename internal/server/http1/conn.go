@@ -56,7 +56,9 @@ type conn struct {
 	watching   bool
 	watchDone  chan struct{}
 	reqCancel  context.CancelFunc
+	watchBody  *body // the request's body, watched only once read to its end
 	clientGone bool
+	accepted   time.Time // Shutdown spares a new connection for a moment
 
 	deadlineSet bool // the handler set a deadline (http.ResponseController)
 }
@@ -153,7 +155,7 @@ func (c *conn) serve() {
 		if err := recover(); err != nil && err != http.ErrAbortHandler {
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
-			s.Log.Error("http1: panic serving a request", "remote", c.remoteAddr, "panic", err, "stack", string(buf))
+			s.logger().Error("http1: panic serving a request", "remote", c.remoteAddr, "panic", err, "stack", string(buf))
 		}
 		if c.watchTimer != nil {
 			c.watchTimer.Stop()
@@ -246,13 +248,9 @@ func (c *conn) serveRequest() bool {
 	r := req.WithContext(ctx)
 	w := &response{c: c, req: r, header: make(http.Header, 8), isHead: r.Method == http.MethodHead}
 
-	if b == nil {
-		c.arm(cancel)
-	}
+	c.arm(cancel, b)
 	aborted := c.runHandler(w, r)
-	if b == nil {
-		c.disarm()
-	}
+	c.disarm()
 	if c.hijacked {
 		cancel()
 		return false
@@ -290,7 +288,7 @@ func (c *conn) runHandler(w *response, r *http.Request) (aborted bool) {
 			if err != http.ErrAbortHandler {
 				buf := make([]byte, 64<<10)
 				buf = buf[:runtime.Stack(buf, false)]
-				c.srv.Log.Error("http1: panic serving a request", "remote", c.remoteAddr,
+				c.srv.logger().Error("http1: panic serving a request", "remote", c.remoteAddr,
 					"method", r.Method, "uri", r.RequestURI, "panic", err, "stack", string(buf))
 			}
 		}
@@ -426,11 +424,13 @@ func (c *conn) refuse(err error) {
 	c.flush()
 }
 
-// arm starts the disconnect watcher's timer for a request without a body.
-func (c *conn) arm(cancel context.CancelFunc) {
+// arm starts the disconnect watcher's timer for a request; b is its body,
+// nil for none.
+func (c *conn) arm(cancel context.CancelFunc, b *body) {
 	c.watchMu.Lock()
 	c.inHandler = true
 	c.reqCancel = cancel
+	c.watchBody = b
 	c.watchMu.Unlock()
 	if c.watchTimer == nil {
 		c.watchTimer = time.AfterFunc(watchDelay, c.watch)
@@ -444,6 +444,15 @@ func (c *conn) arm(cancel context.CancelFunc) {
 // error that it has gone, which cancels the request.
 func (c *conn) watch() {
 	c.watchMu.Lock()
+	if b := c.watchBody; b != nil && !b.eofSeen.Load() {
+		// The body is still being read from the connection: look again
+		// later, once it has been read to its end.
+		if c.inHandler {
+			c.watchTimer.Reset(watchDelay)
+		}
+		c.watchMu.Unlock()
+		return
+	}
 	if !c.inHandler || c.watching || c.br.Buffered() > 0 || c.cr.peeked {
 		c.watchMu.Unlock()
 		return
@@ -482,6 +491,7 @@ func (c *conn) disarm() {
 	c.watchMu.Lock()
 	c.inHandler = false
 	c.reqCancel = nil
+	c.watchBody = nil
 	watching, done := c.watching, c.watchDone
 	if watching {
 		_ = c.nc.SetReadDeadline(aLongTimeAgo)

@@ -731,3 +731,81 @@ func TestWriteAfterHandlerReturns(t *testing.T) {
 		t.Fatalf("%q", r.Body)
 	}
 }
+
+// A client that leaves while the handler of a request with a body (read to
+// its end) still runs cancels the request's context, as without a body.
+func TestClientGoneWithBodyCancelsContext(t *testing.T) {
+	t.Parallel()
+	started := make(chan struct{})
+	ended := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, err := io.ReadAll(r.Body); err != nil || string(b) != "hi" {
+			ended <- fmt.Errorf("body %q, %v", b, err)
+			return
+		}
+		close(started)
+		select {
+		case <-r.Context().Done():
+			ended <- r.Context().Err()
+		case <-time.After(10 * time.Second):
+			ended <- errors.New("context not cancelled")
+		}
+	})
+	_, addr := startServer(t, h, nil)
+	c := dial(t, addr)
+	c.send("POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi")
+	select {
+	case <-started:
+	case err := <-ended:
+		t.Fatal(err)
+	}
+	_ = c.c.Close()
+	select {
+	case err := <-ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("request context still live 3s after the client left")
+	}
+}
+
+// Shutdown does not close a connection accepted a moment ago that has not
+// sent its request yet: the request is served (with Connection: close).
+func TestShutdownSparesNewConnection(t *testing.T) {
+	t.Parallel()
+	accepted := make(chan struct{}, 1)
+	srv, addr := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "served")
+	}), func(s *Server) {
+		s.ConnState = func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				accepted <- struct{}{}
+			}
+		}
+	})
+	c := dial(t, addr)
+	<-accepted
+	shut := make(chan error, 1)
+	go func() { shut <- srv.Shutdown(context.Background()) }()
+	// Shutdown is polling now; the new connection must still be served.
+	for deadline := time.Now().Add(ioTimeout); !srv.shuttingDown(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Shutdown did not start")
+		}
+	}
+	c.send(get11)
+	r := c.mustRead("GET")
+	if string(r.Body) != "served" {
+		t.Fatalf("body %q", r.Body)
+	}
+	wantHeader(t, r, "Connection", "close")
+	select {
+	case err := <-shut:
+		if err != nil {
+			t.Fatalf("Shutdown: %v", err)
+		}
+	case <-time.After(ioTimeout):
+		t.Fatal("Shutdown did not return once the request was served")
+	}
+}

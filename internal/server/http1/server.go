@@ -83,18 +83,33 @@ func (s *Server) maxHeaderBytes() int {
 func (s *Server) shuttingDown() bool { return s.inShutdown.Load() }
 
 func (s *Server) logf(format string, args ...any) {
-	if s.Log != nil && s.Log.Enabled(context.Background(), slog.LevelDebug) {
-		s.Log.Debug(fmt.Sprintf(format, args...))
+	if l := s.logger(); l.Enabled(context.Background(), slog.LevelDebug) {
+		l.Debug(fmt.Sprintf(format, args...))
 	}
+}
+
+var discardLog = slog.New(slog.DiscardHandler)
+
+func (s *Server) logger() *slog.Logger {
+	if s.Log == nil {
+		return discardLog
+	}
+	return s.Log
+}
+
+// temporary reports whether an Accept error is worth retrying: the
+// descriptor and buffer shortages (EMFILE, ENFILE, ENOBUFS, ENOMEM) and
+// aborted handshakes that net/http retries too.
+func temporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
 }
 
 // Serve accepts connections on ln and serves each on its own goroutine. It
 // returns http.ErrServerClosed after Shutdown or Close, and otherwise the
 // listener's error.
 func (s *Server) Serve(ln net.Listener) error {
-	if s.Log == nil {
-		s.Log = slog.New(slog.DiscardHandler)
-	}
+	defer ln.Close() //nolint:errcheck // Shutdown may have closed it
 	base := context.Background()
 	if s.BaseContext != nil {
 		base = s.BaseContext(ln)
@@ -113,17 +128,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			if s.shuttingDown() || s.closed.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Temporary() { //nolint:staticcheck // Temporary is what Accept's transient errors (EMFILE) still report
+			if temporary(err) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.Log.Warn("http1: accept failed; retrying", "error", err, "delay", delay)
+				s.logger().Warn("http1: accept failed; retrying", "error", err, "delay", delay)
 				time.Sleep(delay)
 				continue
 			}
 			return err
 		}
 		delay = 0
-		c := &conn{srv: s, nc: nc, remoteAddr: nc.RemoteAddr().String()}
+		c := &conn{srv: s, nc: nc, remoteAddr: nc.RemoteAddr().String(), accepted: time.Now()}
 		c.ctx, c.cancel = context.WithCancel(base)
 		c.state.Store(int32(http.StateNew))
 		if !s.track(c) {
@@ -217,8 +231,10 @@ func (s *Server) closeIdle() bool {
 	defer s.mu.Unlock()
 	left := false
 	for c := range s.conns {
+		// A connection accepted a moment ago has its request on the way
+		// (net/http gives it 5 s too); an idle one is closed at once.
 		if c.state.CompareAndSwap(int32(http.StateIdle), int32(http.StateClosed)) ||
-			c.state.CompareAndSwap(int32(http.StateNew), int32(http.StateClosed)) {
+			(time.Since(c.accepted) > newConnGrace && c.state.CompareAndSwap(int32(http.StateNew), int32(http.StateClosed))) {
 			_ = c.nc.Close()
 			continue
 		}
@@ -228,6 +244,10 @@ func (s *Server) closeIdle() bool {
 	}
 	return !left
 }
+
+// newConnGrace is how long Shutdown waits for a new connection's first
+// request.
+const newConnGrace = 5 * time.Second
 
 // Close closes the listeners and every connection at once.
 func (s *Server) Close() error {
