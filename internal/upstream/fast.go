@@ -158,6 +158,18 @@ func (fs *fastState) got1xx(code int, hdr textproto.MIMEHeader) error {
 // streams and bodies of unknown length (as ReverseProxy does).
 func (h *routeHandler) copyBody(w http.ResponseWriter, resp *http.Response) error {
 	flush := resp.ContentLength == -1 || isEventStream(resp.Header)
+	// The h1 transport's body writes from its read buffer, with no copy
+	// buffer of ours; closing the tracked body afterwards ends the attempt.
+	var inner io.Reader = resp.Body
+	if tb, ok := inner.(*trackedBody); ok {
+		inner = tb.ReadCloser
+	}
+	if wt, ok := inner.(io.WriterTo); ok && !flush {
+		if _, err := wt.WriteTo(w); err != nil {
+			return fmt.Errorf("copy response body: %w", err)
+		}
+		return nil
+	}
 	buf := h.pool.buffers.Get()
 	defer h.pool.buffers.Put(buf)
 	var rc *http.ResponseController

@@ -246,7 +246,9 @@ func (c *conn) serveRequest() bool {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	r := req.WithContext(ctx)
-	w := &response{c: c, req: r, header: make(http.Header, 8), isHead: r.Method == http.MethodHead}
+	// 16: a proxied answer carries a dozen headers (the security set, the
+	// request id, the backend's); a map made for fewer grows mid-response.
+	w := &response{c: c, req: r, header: make(http.Header, 16), isHead: r.Method == http.MethodHead}
 
 	c.arm(cancel, b)
 	aborted := c.runHandler(w, r)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -720,3 +721,89 @@ func TestTraceWriteHooksStillFire(t *testing.T) {
 		t.Fatalf("WroteHeaders called %d times, WroteRequest %d; want 1 each", headers.Load(), wrote.Load())
 	}
 }
+
+// WriteTo copies a Content-Length body from the read buffer: the whole body
+// returns the connection to the pool; a body cut short fails with
+// io.ErrUnexpectedEOF, and a failing writer closes the connection, neither
+// of which is reused.
+func TestBodyWriteTo(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	var conns atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					switch req.URL.Path {
+					case "/short":
+						_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+						return
+					default:
+						body := strings.Repeat("x", 20000)
+						_, _ = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+					}
+				}
+			}()
+		}
+	}()
+	tr := newTransport()
+	base := "http://" + ln.Addr().String()
+	get := func(path string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for i := 0; i < 2; i++ {
+		resp := get("/full")
+		var sb strings.Builder
+		n, err := resp.Body.(io.WriterTo).WriteTo(&sb)
+		_ = resp.Body.Close()
+		if err != nil || n != 20000 || sb.String() != strings.Repeat("x", 20000) {
+			t.Fatalf("WriteTo = %d, %v (%d bytes)", n, err, sb.Len())
+		}
+	}
+	if got := conns.Load(); got != 1 {
+		t.Fatalf("%d connections for two whole bodies, want 1 (reused)", got)
+	}
+	resp := get("/short")
+	_, err = resp.Body.(io.WriterTo).WriteTo(io.Discard)
+	_ = resp.Body.Close()
+	if !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("short body: %v, want io.ErrUnexpectedEOF", err)
+	}
+	resp = get("/full")
+	_, err = resp.Body.(io.WriterTo).WriteTo(failingWriter{})
+	_ = resp.Body.Close()
+	if err == nil {
+		t.Fatal("WriteTo to a failing writer: no error")
+	}
+	before := conns.Load()
+	resp = get("/full")
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if conns.Load() != before+1 {
+		t.Fatal("a connection whose body copy failed was reused")
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("client gone") }

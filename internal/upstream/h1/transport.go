@@ -357,6 +357,45 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteTo copies a Content-Length body straight from the connection's read
+// buffer to w, with no buffer of its own; other framings are read through
+// Read. The connection is released as Read releases it.
+func (b *body) WriteTo(w io.Writer) (int64, error) {
+	if b.done {
+		return 0, nil
+	}
+	if b.rb.fr.mode != bodyLength {
+		return io.Copy(w, readerOnly{b})
+	}
+	br := b.c.br
+	var total int64
+	for b.rb.fr.n > 0 {
+		if br.Buffered() == 0 {
+			if _, err := br.Peek(1); err != nil {
+				b.finish(false)
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return total, err
+			}
+		}
+		chunk, _ := br.Peek(int(min(int64(br.Buffered()), b.rb.fr.n)))
+		n, err := w.Write(chunk)
+		_, _ = br.Discard(n)
+		b.rb.fr.n -= int64(n)
+		total += int64(n)
+		if err != nil {
+			b.finish(false)
+			return total, err
+		}
+	}
+	b.finish(true)
+	return total, nil
+}
+
+// readerOnly hides a body's WriteTo from io.Copy.
+type readerOnly struct{ io.Reader }
+
 func (b *body) Close() error {
 	if !b.done {
 		b.finish(false)
