@@ -157,6 +157,10 @@ func (c *limitConn) Close() error {
 	return err
 }
 
+// NetConn returns the wrapped connection, for I/O straight on its socket
+// (rawio); closing goes through the wrapper.
+func (c *limitConn) NetConn() net.Conn { return c.Conn }
+
 // ReadFrom lets io.Copy into the connection use the underlying one's
 // ReadFrom (sendfile, splice), as net/http does for file bodies.
 func (c *limitConn) ReadFrom(r io.Reader) (int64, error) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/altair-gateway/altair/internal/rawio"
 )
 
 // conn is one client connection and the state its requests reuse: buffers,
@@ -70,7 +72,7 @@ const watchDelay = 10 * time.Millisecond
 // connReader is what the buffered reader reads through: the connection, after
 // the byte the watcher read, if it read one.
 type connReader struct {
-	nc     net.Conn
+	nc     io.Reader // the connection's raw reads (rawio)
 	peeked bool
 	b      [1]byte
 }
@@ -167,9 +169,10 @@ func (c *conn) serve() {
 		}
 		s.untrack(c)
 	}()
-	c.cr.nc = c.nc
+	rw := rawio.New(c.nc)
+	c.cr.nc = rw
 	c.br = bufio.NewReaderSize(&c.cr, 4096)
-	c.bw = bufio.NewWriterSize(c.nc, 4096)
+	c.bw = bufio.NewWriterSize(rw, 4096)
 	first := true
 	for {
 		if c.br.Buffered() == 0 {

@@ -41,6 +41,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/altair-gateway/altair/internal/rawio"
 )
 
 // Transport is an http.RoundTripper; see the package comment for what it takes
@@ -90,8 +92,9 @@ type conn struct {
 
 // newConn wraps a freshly dialed connection.
 func newConn(nc net.Conn) *conn {
-	lr := &limitReader{r: nc}
-	c := &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(nc, 4096)}
+	rw := rawio.New(nc) // reads and writes the scheduler does not see as blocking
+	lr := &limitReader{r: rw}
+	c := &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(rw, 4096)}
 	c.expire = func() { _ = nc.SetDeadline(aLongTimeAgo) }
 	c.idle.init(nc)
 	return c

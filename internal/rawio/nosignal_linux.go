@@ -1,0 +1,5 @@
+package rawio
+
+import "syscall"
+
+const msgNoSignal = syscall.MSG_NOSIGNAL
