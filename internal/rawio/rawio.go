@@ -9,7 +9,8 @@
 // another thread, and the two threads trade the P back: context switches and
 // monitor wake-ups that, measured under load, cost a proxied request about a
 // tenth of its CPU. These calls are made with syscall.RawSyscall inside
-// syscall.RawConn's Read and Write, which keep the netpoller's waiting for
+// syscall.RawConn's Read and Write (on Linux; elsewhere the net.Conn is used
+// as it is), which keep the netpoller's waiting for
 // readiness and the connection's deadlines: a call that would block returns
 // EAGAIN, and RawConn waits for the socket as net.Conn would.
 //

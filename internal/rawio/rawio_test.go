@@ -44,7 +44,7 @@ func TestRawOnTCP(t *testing.T) {
 	t.Parallel()
 	client, server := pair(t)
 	rw := New(server)
-	if _, ok := rw.(*raw); !ok && runtime.GOOS != "windows" {
+	if _, ok := rw.(*raw); !ok && runtime.GOOS == "linux" {
 		t.Fatalf("New(*net.TCPConn) = %T, want raw I/O", rw)
 	}
 	// A write far larger than the socket buffers must wait for the reader
@@ -140,7 +140,7 @@ type opaque struct{ net.Conn }
 func TestNewUnwrapsOrFallsBack(t *testing.T) {
 	t.Parallel()
 	_, server := pair(t)
-	if runtime.GOOS != "windows" {
+	if runtime.GOOS == "linux" {
 		if _, ok := New(wrapped{server}).(*raw); !ok {
 			t.Error("a wrapper with NetConn: want raw I/O on the socket")
 		}

@@ -1,4 +1,4 @@
-//go:build linux || darwin || freebsd || netbsd || openbsd || dragonfly
+//go:build linux
 
 package rawio
 
@@ -104,7 +104,7 @@ func (c *raw) write(fd uintptr) bool {
 		// sendto with MSG_NOSIGNAL: a peer that has gone is an EPIPE
 		// error, never a SIGPIPE.
 		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.wp[c.wn])),
-			uintptr(len(c.wp)-c.wn), msgNoSignal, 0, 0)
+			uintptr(len(c.wp)-c.wn), syscall.MSG_NOSIGNAL, 0, 0)
 		switch e {
 		case syscall.EINTR:
 			continue

@@ -1,5 +1,0 @@
-package rawio
-
-import "syscall"
-
-const msgNoSignal = syscall.MSG_NOSIGNAL
