@@ -636,3 +636,48 @@ func TestRedisOnlyOutage(t *testing.T) {
 		t.Errorf("the end of the outage was not logged:\n%s", logs)
 	}
 }
+
+// TestKeptInvalidationWrittenWhileUp: an invalidation whose Redis write
+// failed is kept; when Redis is up again by the time it is kept (the ping
+// that brought it back came first, and its resync found nothing to write),
+// it is written and announced at once, not at the next outage's end, so the
+// other replica drops its copies.
+func TestKeptInvalidationWrittenWhileUp(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	a, b := newReplica(t, srv.Addr), newReplica(t, srv.Addr)
+	clock := newClock()
+	ctx := context.Background()
+	_, ta := tieredCache(t, a, clock)
+	_, tb := tieredCache(t, b, clock)
+	const sub = "r\x00"
+	for _, k := range []string{"h/p/1", "h/p/2"} {
+		_ = ta.Set(ctx, k, sub, testEntry(k, "", clock.Now()), time.Hour)
+		if es, _ := tb.Get(ctx, k, sub); es == nil {
+			t.Fatalf("B: Get(%s) = nothing, want A's entry", k)
+		}
+	}
+	if !a.cl.Up() {
+		t.Fatal("A's Redis not up")
+	}
+	resyncs := a.resyncs.Load()
+	// What tiered.DeletePrefix does when Redis failed the deletion.
+	a.shared.keep("prefix h/p/")
+	inB := func(k string) bool {
+		es, _ := tb.mem.Get(ctx, k, sub)
+		return es != nil
+	}
+	waitFor(t, "B's copies under h/p/ to go", func() bool { return !inB("h/p/1") && !inB("h/p/2") })
+	if es, _ := tb.Get(ctx, "h/p/1", sub); es != nil {
+		t.Error("B: Get(h/p/1) after the kept invalidation was written found an entry in Redis")
+	}
+	if got := a.resyncs.Load(); got != resyncs {
+		t.Errorf("A resynced %d times; the invalidation must not have waited for one", got-resyncs)
+	}
+	a.shared.mu.Lock()
+	left := len(a.shared.pending)
+	a.shared.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d invalidations still kept after the write", left)
+	}
+}

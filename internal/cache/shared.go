@@ -44,6 +44,8 @@ type Shared struct {
 	tiers   map[*tiered]struct{}
 	pending map[string]struct{} // announcement payloads not yet made
 	lost    bool                // more than maxPending were made
+
+	flushing atomic.Bool // flushKept is running
 }
 
 // NewShared registers the shared cache tier with cl; log receives its
@@ -97,18 +99,58 @@ func (s *Shared) dropOthers(t *tiered, kind, arg string) {
 	})
 }
 
-// keep records an invalidation Redis did not receive.
+// keep records an invalidation Redis did not receive. The failure marked
+// Redis down, and its return (resync) writes what is kept; but the ping that
+// brings it back may come between the failure and this call, so when Redis
+// is already up again the kept invalidations are written now, or another
+// replica could keep serving the invalidated entries until they expire.
 func (s *Shared) keep(payload string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.pending[payload]; ok {
-		return
+	if _, ok := s.pending[payload]; !ok {
+		if len(s.pending) >= maxPending {
+			s.lost = true
+		} else {
+			s.pending[payload] = struct{}{}
+		}
 	}
-	if len(s.pending) >= maxPending {
-		s.lost = true
-		return
+	s.mu.Unlock()
+	if s.cl.Up() && s.flushing.CompareAndSwap(false, true) {
+		go s.flushKept()
 	}
-	s.pending[payload] = struct{}{}
+}
+
+// flushKept writes the kept invalidations while Redis is up, until none is
+// left or a write fails (which marks Redis down: its resync takes over).
+func (s *Shared) flushKept() {
+	defer s.flushing.Store(false)
+	for s.cl.Up() {
+		s.mu.Lock()
+		pending, lost := s.pending, s.lost
+		if len(pending) == 0 && !lost {
+			s.mu.Unlock()
+			return
+		}
+		s.pending, s.lost = make(map[string]struct{}), false
+		s.mu.Unlock()
+		if err := s.write(context.Background(), pending, lost); err != nil {
+			s.restore(pending, lost)
+			return
+		}
+	}
+}
+
+// restore puts back invalidations a write did not make.
+func (s *Shared) restore(pending map[string]struct{}, lost bool) {
+	s.mu.Lock()
+	for p := range pending {
+		if len(s.pending) >= maxPending {
+			s.lost = true
+			break
+		}
+		s.pending[p] = struct{}{}
+	}
+	s.lost = s.lost || lost
+	s.mu.Unlock()
 }
 
 // handle applies another replica's announcement to the memory tiers.
@@ -128,12 +170,7 @@ func (s *Shared) resync(ctx context.Context) {
 	s.pending, s.lost = make(map[string]struct{}), false
 	s.mu.Unlock()
 	if err := s.write(ctx, pending, lost); err != nil {
-		s.mu.Lock()
-		for p := range pending {
-			s.pending[p] = struct{}{}
-		}
-		s.lost = s.lost || lost
-		s.mu.Unlock()
+		s.restore(pending, lost)
 	}
 	s.each(func(t *tiered) { t.drop("all", "") })
 }
