@@ -33,9 +33,11 @@ func (ic *idleCheck) init(nc net.Conn) {
 // peek is the raw read: EAGAIN means nothing to read and not closed; data
 // (n > 0) or EOF (n == 0, no error) both disqualify the connection. It never
 // waits for readability.
+//
+// On Linux the peek is a raw system call, which the scheduler does not
+// treat as one that may block (it cannot: MSG_DONTWAIT); see package rawio.
 func (ic *idleCheck) peek(fd uintptr) bool {
-	_, _, err := syscall.Recvfrom(int(fd), ic.b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-	ic.clean = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+	ic.clean = peekEAGAIN(fd, ic.b[:])
 	return true
 }
 
