@@ -65,6 +65,10 @@ type conn struct {
 	deadlineSet bool // the handler set a deadline (http.ResponseController)
 }
 
+// maxKeptHead is the largest head buffer a connection keeps between
+// requests.
+const maxKeptHead = 8 << 10
+
 // watchDelay is how long a request runs before its connection is watched for
 // the client going away.
 const watchDelay = 10 * time.Millisecond
@@ -220,6 +224,11 @@ func (c *conn) serveRequest() bool {
 	err = parseHead(raw, &req, &h)
 	if c.longHead {
 		c.longHead = false // readLongHead consumed it
+		if cap(c.head) > maxKeptHead {
+			// parseHead copied what it needs; a connection that once sent
+			// a large head does not keep its buffer while it idles.
+			c.head = nil
+		}
 	} else {
 		_, _ = c.br.Discard(len(raw))
 	}
