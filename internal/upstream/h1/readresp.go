@@ -11,6 +11,8 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // This file is a response-head parser and body framer that gives the same
@@ -349,7 +351,7 @@ func canonicalKey(k string) (string, bool) {
 	upper := true
 	for i := 0; i < len(k); i++ {
 		c := k[i]
-		if !isTokenByte(c) {
+		if !httpguts.IsTokenRune(rune(c)) {
 			if c == ' ' {
 				space = true
 				continue

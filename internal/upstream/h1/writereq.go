@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // defaultUserAgent is what net/http sends when a request has no User-Agent
@@ -54,7 +56,7 @@ func writeRequest(bw *bufio.Writer, r *http.Request) error {
 	}
 	// An invalid Host is sent empty rather than altered (an altered Host is
 	// a smuggling vector); net/http does the same when not using a proxy.
-	if !validHostHeader(host) {
+	if !httpguts.ValidHostHeader(host) {
 		host = ""
 	}
 	host = removeZone(host)
@@ -124,7 +126,7 @@ func writeRequest(bw *bufio.Writer, r *http.Request) error {
 		}
 		// net/http drops (does not fail on) fields whose name is not a
 		// token; writing one could inject header lines.
-		if !validHeaderFieldName(k) {
+		if !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
 		for _, v := range vv {
@@ -249,91 +251,4 @@ func lowerASCII(b byte) byte {
 		return b + ('a' - 'A')
 	}
 	return b
-}
-
-// validHeaderFieldName reports whether v is a non-empty token (RFC 9110
-// tchar), as httpguts.ValidHeaderFieldName.
-func validHeaderFieldName(v string) bool {
-	if v == "" {
-		return false
-	}
-	for i := 0; i < len(v); i++ {
-		if !isTokenByte(v[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// isTokenByte reports whether c is an RFC 9110 tchar; the same set as
-// httpguts' isTokenTable and textproto's validHeaderFieldByte.
-func isTokenByte(c byte) bool {
-	const mask = 0 |
-		(1<<(10)-1)<<'0' |
-		(1<<(26)-1)<<'a' |
-		(1<<(26)-1)<<'A' |
-		1<<'!' |
-		1<<'#' |
-		1<<'$' |
-		1<<'%' |
-		1<<'&' |
-		1<<'\'' |
-		1<<'*' |
-		1<<'+' |
-		1<<'-' |
-		1<<'.' |
-		1<<'^' |
-		1<<'_' |
-		1<<'`' |
-		1<<'|' |
-		1<<'~'
-	return ((uint64(1)<<c)&(mask&(1<<64-1)) |
-		(uint64(1)<<(c-64))&(mask>>64)) != 0
-}
-
-// validHostHeader is httpguts.ValidHostHeader: every byte one that can
-// appear in a uri-host or port (lenient, but never SP, CR, LF, '/' ...).
-func validHostHeader(h string) bool {
-	for i := 0; i < len(h); i++ {
-		if !validHostByte[h[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// validHostByte is httpguts' table of the bytes validHostHeader accepts.
-var validHostByte = [256]bool{
-	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true,
-	'8': true, '9': true,
-
-	'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true,
-	'i': true, 'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true,
-	'q': true, 'r': true, 's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true,
-	'y': true, 'z': true,
-
-	'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true,
-	'I': true, 'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true,
-	'Q': true, 'R': true, 'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true,
-	'Y': true, 'Z': true,
-
-	'!':  true, // sub-delims
-	'$':  true, // sub-delims
-	'%':  true, // pct-encoded (and used in IPv6 zones)
-	'&':  true, // sub-delims
-	'(':  true, // sub-delims
-	')':  true, // sub-delims
-	'*':  true, // sub-delims
-	'+':  true, // sub-delims
-	',':  true, // sub-delims
-	'-':  true, // unreserved
-	'.':  true, // unreserved
-	':':  true, // IPv6address + Host expression's optional port
-	';':  true, // sub-delims
-	'=':  true, // sub-delims
-	'[':  true,
-	'\'': true, // sub-delims
-	']':  true,
-	'_':  true, // unreserved
-	'~':  true, // unreserved
 }
