@@ -12,19 +12,13 @@ import (
 	"time"
 
 	"github.com/altair-gateway/altair/internal/config"
+	"github.com/altair-gateway/altair/internal/hopbyhop"
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
 )
 
 // forwardMaxBody bounds the denial body relayed from a forward-auth service.
 const forwardMaxBody = 64 << 10
-
-// hopHeaders are hop-by-hop headers (RFC 9110 section 7.6.1): they are not
-// passed to the auth service nor back from it.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
 
 // forwarder asks an external service whether a request may pass.
 //
@@ -163,19 +157,9 @@ func forwardHeaders(r *http.Request) http.Header {
 }
 
 // removeHopHeaders deletes the hop-by-hop headers, those named in
-// Connection included.
-func removeHopHeaders(h http.Header) {
-	for _, v := range h.Values("Connection") {
-		for name := range strings.SplitSeq(v, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		h.Del(k)
-	}
-}
+// Connection included: they are not passed to the auth service nor back
+// from it.
+func removeHopHeaders(h http.Header) { hopbyhop.Remove(h) }
 
 // writeDenial relays the service's answer.
 func writeDenial(w http.ResponseWriter, r *http.Request, d *denial) {

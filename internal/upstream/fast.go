@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/altair-gateway/altair/internal/hopbyhop"
 	"github.com/altair-gateway/altair/internal/identity"
 	"github.com/altair-gateway/altair/internal/observe"
 )
@@ -84,7 +85,7 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, ctx, st, errors.New("backend switched protocols on a request that asked for no upgrade"))
 		return
 	}
-	removeHopByHop(resp.Header)
+	hopbyhop.Remove(resp.Header)
 	if m := h.opts.ModifyResponse; m != nil {
 		if err := m(resp); err != nil {
 			_ = resp.Body.Close()
@@ -208,52 +209,13 @@ func isEventStream(h http.Header) bool {
 	return strings.EqualFold(strings.TrimSpace(base), "text/event-stream")
 }
 
-// hopHeaders are the hop-by-hop fields (RFC 9110 §7.6.1) ReverseProxy drops,
-// and Proxy-Connection and Keep-Alive that HTTP/1.0 clients send.
-var hopHeaders = [...]string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-}
-
-// isHop reports whether k (canonical) is a hop-by-hop field.
-func isHop(k string) bool {
-	switch k {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
-}
-
-// removeHopByHop deletes the hop-by-hop fields of a response, and those its
-// Connection header names.
-func removeHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				delete(h, textproto.CanonicalMIMEHeaderKey(f))
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-}
-
 // fastHeaders copies a client's request header for the upstream request,
 // leaving out what ReverseProxy leaves out before its Rewrite hook: the
 // hop-by-hop fields and those Connection names (Te: trailers excepted), and
 // Forwarded and X-Forwarded-*; User-Agent is set empty when absent so that
 // the transport adds none. One allocation holds all values.
 func fastHeaders(in http.Header) http.Header {
-	var named []string // fields the Connection header names
-	for _, v := range in["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				named = append(named, textproto.CanonicalMIMEHeaderKey(f))
-			}
-		}
-	}
+	named := hopbyhop.Named(in)
 	n := 0
 	for _, vv := range in {
 		n += len(vv)
@@ -262,7 +224,7 @@ func fastHeaders(in http.Header) http.Header {
 	out := make(http.Header, len(in)+4)
 	for k, vv := range in {
 		switch {
-		case isHop(k), k == "Forwarded", k == "X-Forwarded-For", k == "X-Forwarded-Host", k == "X-Forwarded-Proto":
+		case hopbyhop.Is(k), k == "Forwarded", k == "X-Forwarded-For", k == "X-Forwarded-Host", k == "X-Forwarded-Proto":
 			continue
 		}
 		if len(named) > 0 && containsString(named, k) {
