@@ -19,6 +19,7 @@
 package rawio
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 )
@@ -41,9 +42,13 @@ func New(nc net.Conn) Conn {
 }
 
 // underlying unwraps NetConn() until it reaches a connection that is not a
-// wrapper.
+// wrapper. A TLS connection is never unwrapped: its socket carries
+// ciphertext, so it returns nil, and New keeps the connection as it is.
 func underlying(nc net.Conn) net.Conn {
 	for i := 0; i < 8; i++ {
+		if _, ok := nc.(*tls.Conn); ok {
+			return nil
+		}
 		w, ok := nc.(interface{ NetConn() net.Conn })
 		if !ok {
 			return nc

@@ -2,6 +2,7 @@ package rawio
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -144,6 +145,15 @@ func TestNewUnwrapsOrFallsBack(t *testing.T) {
 		if _, ok := New(wrapped{server}).(*raw); !ok {
 			t.Error("a wrapper with NetConn: want raw I/O on the socket")
 		}
+	}
+	// A TLS connection's socket carries ciphertext: never unwrapped, even
+	// behind a wrapper.
+	tc := tls.Server(server, &tls.Config{})
+	if got := New(tc); got != net.Conn(tc) {
+		t.Errorf("*tls.Conn: New = %T, want the connection itself", got)
+	}
+	if got := New(wrapped{tc}); got != net.Conn(wrapped{tc}) {
+		t.Errorf("a wrapper around *tls.Conn: New = %T, want the wrapper itself", got)
 	}
 	o := opaque{server}
 	if got := New(o); got != net.Conn(o) {

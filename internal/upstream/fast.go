@@ -38,7 +38,33 @@ func fastEligible(r *http.Request) bool {
 		return false
 	}
 	h := r.Header
-	return len(h["Upgrade"]) == 0 && len(h["Expect"]) == 0
+	return len(h["Upgrade"]) == 0 && len(h["Expect"]) == 0 && r.URL != nil && cleanQuery(r.URL.RawQuery)
+}
+
+// cleanQuery reports whether ReverseProxy (Rewrite mode) would pass q on
+// unchanged: no ';', no malformed escape, at most 10,000 parameters. Other
+// queries take the general path, where ReverseProxy drops the parameters
+// url.ParseQuery cannot parse, so the backend never reads parameters the
+// gateway could not.
+func cleanQuery(q string) bool {
+	if strings.Count(q, "&") >= 10000 {
+		return false
+	}
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return false
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // fastState is what one fast-path request allocates beyond the outgoing
@@ -141,16 +167,19 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 // handler chain had set stay for the final answer.
 func (fs *fastState) got1xx(code int, hdr textproto.MIMEHeader) error {
 	dst := fs.w.Header()
-	var added []string
+	saved := make(map[string][]string, len(hdr)) // what the chain had, nil for none
 	for k, vv := range hdr {
-		if _, ok := dst[k]; !ok {
-			added = append(added, k)
-		}
-		dst[k] = append(dst[k], vv...)
+		old := dst[k]
+		saved[k] = old
+		dst[k] = append(old[:len(old):len(old)], vv...)
 	}
 	fs.w.WriteHeader(code)
-	for _, k := range added {
-		delete(dst, k)
+	for k, old := range saved {
+		if old == nil {
+			delete(dst, k)
+		} else {
+			dst[k] = old
+		}
 	}
 	return nil
 }
@@ -234,7 +263,8 @@ func fastHeaders(in http.Header) http.Header {
 		vals = append(vals, vv...)
 		out[k] = vals[start:len(vals):len(vals)]
 	}
-	if te := in["Te"]; len(te) > 0 && hasTrailersToken(te) && !containsString(named, "Te") {
+	// As ReverseProxy: Te: trailers passes even when Connection names Te.
+	if te := in["Te"]; len(te) > 0 && hasTrailersToken(te) {
 		out["Te"] = teTrailers
 	}
 	if _, ok := in["User-Agent"]; !ok {

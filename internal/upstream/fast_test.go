@@ -74,6 +74,7 @@ func TestFastPathMatchesReverseProxy(t *testing.T) {
 		{"connection-named headers", "GET", http.Header{"Connection": {"X-Private, keep-alive"}, "X-Private": {"p"}, "Keep-Alive": {"timeout=5"}}, ""},
 		{"te trailers", "GET", http.Header{"Te": {"trailers, deflate"}}, ""},
 		{"te without trailers", "GET", http.Header{"Te": {"gzip"}}, ""},
+		{"te named in connection", "GET", http.Header{"Connection": {"Te"}, "Te": {"trailers"}}, ""},
 		{"proxy credentials", "GET", http.Header{"Proxy-Authorization": {"Basic eA=="}, "Proxy-Connection": {"keep-alive"}}, ""},
 		{"spoofed forwarding", "GET", http.Header{"X-Forwarded-For": {"1.2.3.4"}, "X-Forwarded-Host": {"evil"}, "X-Forwarded-Proto": {"https"}, "X-Real-Ip": {"1.2.3.4"}, "Forwarded": {"for=1.2.3.4"}}, ""},
 		{"trusted forwarding", "GET", http.Header{"X-Forwarded-For": {"1.2.3.4", "10.0.0.1"}, "X-Forwarded-Host": {"public"}, "X-Forwarded-Proto": {"https"}, "X-Real-Ip": {"1.2.3.4", "5.6.7.8"}}, "trusted"},
@@ -198,3 +199,34 @@ func TestFastEligible(t *testing.T) {
 		}
 	}
 }
+
+// got1xx forwards an informational answer with its own fields and leaves
+// the fields the chain had set as they were for the final answer.
+func TestGot1xxKeepsTheChainsHeaders(t *testing.T) {
+	t.Parallel()
+	w := &snapWriter{h: http.Header{"Link": {"</chain.css>"}, "Vary": {"Origin"}}}
+	fs := &fastState{w: w}
+	if err := fs.got1xx(http.StatusEarlyHints, map[string][]string{"Link": {"</a.css>"}, "X-Hint": {"1"}}); err != nil {
+		t.Fatal(err)
+	}
+	sent := w.sent[0]
+	if got := sent["Link"]; len(got) != 2 || got[0] != "</chain.css>" || got[1] != "</a.css>" || sent.Get("X-Hint") != "1" {
+		t.Errorf("103 carried %v", sent)
+	}
+	if got := w.h["Link"]; len(got) != 1 || got[0] != "</chain.css>" {
+		t.Errorf("after the 103, Link = %q, want the chain's value alone", got)
+	}
+	if _, ok := w.h["X-Hint"]; ok || w.h.Get("Vary") != "Origin" {
+		t.Errorf("after the 103, header %v, want the chain's", w.h)
+	}
+}
+
+// snapWriter records a copy of the header at every WriteHeader.
+type snapWriter struct {
+	h    http.Header
+	sent []http.Header
+}
+
+func (w *snapWriter) Header() http.Header         { return w.h }
+func (w *snapWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *snapWriter) WriteHeader(int)             { w.sent = append(w.sent, w.h.Clone()) }

@@ -275,6 +275,9 @@ func (c *conn) serveRequest() bool {
 	}
 	w.finish()
 	cancel()
+	if cap(c.head) > maxKeptHead {
+		c.head = nil // a large response head's buffer is not kept while idle
+	}
 	if c.deadlineSet {
 		// A handler's deadlines end with its request, as with net/http.
 		c.deadlineSet = false
@@ -359,9 +362,6 @@ func (c *conn) readHead() ([]byte, error) {
 		if i := lastLF(buf); i > 0 {
 			scanned = i - 1
 		}
-		if len(buf) == br.Size() {
-			return c.readLongHead(limit)
-		}
 		if !deadline {
 			// The head did not come in one piece: from now on it must be
 			// complete within ReadHeaderTimeout.
@@ -369,6 +369,9 @@ func (c *conn) readHead() ([]byte, error) {
 			if d := c.srv.ReadHeaderTimeout; d > 0 {
 				_ = c.nc.SetReadDeadline(time.Now().Add(d))
 			}
+		}
+		if len(buf) == br.Size() {
+			return c.readLongHead(limit)
 		}
 		if _, err := br.Peek(len(buf) + 1); err != nil {
 			return nil, err

@@ -809,3 +809,23 @@ func TestShutdownSparesNewConnection(t *testing.T) {
 		t.Fatal("Shutdown did not return once the request was served")
 	}
 }
+
+// A keep-alive connection whose next head fills the read buffer and then
+// stalls is held to ReadHeaderTimeout, not to the longer IdleTimeout it
+// waited under.
+func TestReadHeaderTimeoutLongHead(t *testing.T) {
+	t.Parallel()
+	_, addr := startServer(t, echoHandler, func(s *Server) {
+		s.ReadHeaderTimeout = 150 * time.Millisecond
+		s.IdleTimeout = time.Minute
+	})
+	c := dial(t, addr)
+	c.send(get11)
+	c.mustRead("GET")
+	start := time.Now()
+	c.send("GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + strings.Repeat("a", 6000))
+	c.expectEOF()
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a stalled long head was closed after %v, want about ReadHeaderTimeout", d)
+	}
+}

@@ -101,6 +101,11 @@ func (w *response) writeInformational(code int) {
 		w.c.noContinue()
 	}
 	c := w.c
+	if c.expectPending {
+		// A body read on another goroutine may be writing 100 Continue.
+		c.contMu.Lock()
+		defer c.contMu.Unlock()
+	}
 	b := appendStatusLine(c.head[:0], w.req.ProtoMinor >= 1, code)
 	b, _ = appendHeader(b, w.header, skipNoBody)
 	b = append(b, "\r\n"...)
@@ -327,12 +332,15 @@ func (w *response) appendTrailers(b []byte) []byte {
 		case "Transfer-Encoding", "Content-Length", "Trailer":
 			continue
 		}
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue // as net/http's Header.Write: no field with an invalid name
+		}
 		for _, v := range w.header[k] {
 			b = appendField(b, k, v)
 		}
 	}
 	for k, vs := range w.header {
-		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+		if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidHeaderFieldName(name) {
 			for _, v := range vs {
 				b = appendField(b, name, v)
 			}

@@ -472,3 +472,29 @@ func TestResponseConnectionHeader(t *testing.T) {
 		c.mustRead("GET")
 	})
 }
+
+// Trailers with names that are not valid field names are not sent (as
+// net/http's Header.Write drops them), whichever way they were declared.
+func TestInvalidTrailerNamesDropped(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Ok, Bad Name")
+		w.WriteHeader(200)
+		_, _ = io.WriteString(w, "body")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Ok", "1")
+		w.Header()["Bad Name"] = []string{"2"}
+		w.Header()[http.TrailerPrefix+"Also Bad"] = []string{"3"}
+		w.Header()[http.TrailerPrefix+"X-Late"] = []string{"4"}
+	})
+	_, addr := startServer(t, h, nil)
+	c := dial(t, addr)
+	c.send(get11)
+	r := c.mustRead("GET")
+	if !r.Chunked || r.Trailer.Get("X-Ok") != "1" || r.Trailer.Get("X-Late") != "4" {
+		t.Errorf("valid trailers missing: chunked %v, trailer %v", r.Chunked, r.Trailer)
+	}
+	if len(r.Trailer) != 2 {
+		t.Errorf("trailer %v: a field with an invalid name was sent", r.Trailer)
+	}
+}
