@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/netip"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -74,6 +76,7 @@ type fastState struct {
 	st    reqState
 	trace httptrace.ClientTrace
 	w     http.ResponseWriter
+	url   url.URL // the outgoing request's, aimed at each backend in turn
 }
 
 // serveFast proxies r; see fastEligible.
@@ -91,12 +94,16 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 	ctx = httptrace.WithClientTrace(ctx, &fs.trace)
 
 	out := r.WithContext(ctx)
-	out.Header = fastHeaders(r.Header)
+	fs.url = *r.URL
+	out.URL = &fs.url
+	st.ownOut = true
+	var spare []string
+	out.Header, spare = fastHeaders(r.Header)
 	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
 	out.RequestURI, out.Close = "", false
 	out.Trailer = nil
 	st.trusted = h.pool.trust(r)
-	h.setForwarded(r, out, st.trusted)
+	h.setForwarded(r, out, st.trusted, spare)
 	if h.opts.RewriteRequest != nil {
 		h.opts.RewriteRequest(out)
 	}
@@ -242,14 +249,15 @@ func isEventStream(h http.Header) bool {
 // leaving out what ReverseProxy leaves out before its Rewrite hook: the
 // hop-by-hop fields and those Connection names (Te: trailers excepted), and
 // Forwarded and X-Forwarded-*; User-Agent is set empty when absent so that
-// the transport adds none. One allocation holds all values.
-func fastHeaders(in http.Header) http.Header {
+// the transport adds none. One allocation holds all values, with room for
+// the forwarding headers setForwarded adds, which it returns.
+func fastHeaders(in http.Header) (http.Header, []string) {
 	named := hopbyhop.Named(in)
 	n := 0
 	for _, vv := range in {
 		n += len(vv)
 	}
-	vals := make([]string, 0, n+1)
+	vals := make([]string, 0, n+forwardedVals)
 	out := make(http.Header, len(in)+4)
 	for k, vv := range in {
 		switch {
@@ -270,8 +278,11 @@ func fastHeaders(in http.Header) http.Header {
 	if _, ok := in["User-Agent"]; !ok {
 		out["User-Agent"] = emptyValue
 	}
-	return out
+	return out, vals[len(vals):cap(vals)]
 }
+
+// forwardedVals is the number of values setForwarded may make.
+const forwardedVals = 4
 
 var (
 	teTrailers = []string{"trailers"}
@@ -300,12 +311,16 @@ func hasTrailersToken(te []string) bool {
 }
 
 // setForwarded sets X-Forwarded-For/Host/Proto and X-Real-IP on out by the
-// rules of the rewrite hook on the general path, with one allocation for
-// the values it makes.
-func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool) {
+// rules of the rewrite hook on the general path, keeping the values it
+// makes in vals (room for forwardedVals, from fastHeaders).
+func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool, vals []string) {
 	hd := out.Header
-	vals := make([]string, 4)
-	if peer, _, err := net.SplitHostPort(in.RemoteAddr); err == nil {
+	if len(vals) < forwardedVals {
+		vals = make([]string, forwardedVals)
+	}
+	peer, _, perr := net.SplitHostPort(in.RemoteAddr)
+	if perr == nil {
+		peer := peer
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
 			peer = strings.Join(prior, ", ") + ", " + peer
 		}
@@ -330,7 +345,13 @@ func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool) {
 	// X-Real-IP: the client IP the edge decided on, else the peer; a
 	// trusted proxy's own passes on when the edge decided none.
 	if a, ok := identity.ClientIP(in.Context()); ok && a.IsValid() {
-		vals[3] = a.String()
+		// Most often the client is the peer, whose text is at hand (an
+		// IPv4 address has one text only).
+		if pa, err := netip.ParseAddr(peer); perr == nil && err == nil && pa.Is4() && pa == a {
+			vals[3] = peer
+		} else {
+			vals[3] = a.String()
+		}
 		hd["X-Real-Ip"] = vals[3:4:4]
 		return
 	}

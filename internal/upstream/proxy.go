@@ -117,10 +117,14 @@ type reqState struct {
 	// inBody is the client's HTTP/2 request body, closed to stop streaming
 	// it upstream once the response has ended. Nil for HTTP/1, where
 	// closing a server request body reads what is left of it.
-	inBody   io.Closer
-	cancel   context.CancelCauseFunc
-	timer    stopper
-	trusted  bool
+	inBody  io.Closer
+	cancel  context.CancelCauseFunc
+	timer   stopper
+	trusted bool
+	// ownOut marks the outgoing request as the handler's own copy, with a
+	// URL of its own (the fast path): an attempt under the request's own
+	// context aims it at its backend in place rather than copying it.
+	ownOut   bool
 	attempts int
 	backend  string // the last backend tried
 }
@@ -252,6 +256,7 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 	}
 	idempotent := isIdempotent(out)
 	upgrade := out.Header.Get("Upgrade") != ""
+	aim := aim{path: out.URL.Path, inPlace: st.ownOut}
 	for attempt := 1; ; attempt++ {
 		st.attempts, st.backend = attempt, b.name
 		if attempt > 1 && h.opts.OnRetry != nil {
@@ -262,10 +267,10 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 		var err error
 		if h.opts.Tracer != nil {
 			actx, span := h.opts.Tracer.StartAttempt(ctx, out, b.name, attempt)
-			resp, err = p.attempt(actx, out, b, body)
+			resp, err = p.attempt(actx, out, b, body, aim.copied())
 			span.End(resp, err)
 		} else {
-			resp, err = p.attempt(ctx, out, b, body)
+			resp, err = p.attempt(ctx, out, b, body, aim)
 		}
 		if attempt > 1 {
 			ps.retries.Add(-1)
@@ -331,14 +336,14 @@ func (p *Pool) next(f *filter) (*backend, bool) {
 // that is set. Like the route timeout, the bound is a timer that cancels the
 // attempt's context and is stopped once the response headers arrive, so that the
 // body may then stream for as long as it lasts; that context ends with ctx.
-func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body requestBody) (*http.Response, error) {
+func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body requestBody, aim aim) (*http.Response, error) {
 	d := p.cfg.Retry.PerTryTimeout
 	if d <= 0 {
-		return p.send(ctx, out, b, body)
+		return p.send(ctx, out, b, body, aim)
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	timer := p.afterFunc(d, func() { cancel(ErrTryTimeout) })
-	resp, err := p.send(tctx, out, b, body)
+	resp, err := p.send(tctx, out, b, body, aim.copied())
 	if timer.Stop() {
 		if err != nil {
 			cancel(nil)
@@ -360,16 +365,34 @@ func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body 
 	return nil, fmt.Errorf("%w after %v: %w", ErrTryTimeout, d, err)
 }
 
+// aim is how send points the outgoing request at a backend.
+type aim struct {
+	path string // the request's path, before a backend's base path is joined
+	// inPlace: the outgoing request is the caller's own, with its own URL,
+	// and the attempt runs under its context, so send may re-aim it rather
+	// than copy it and its URL.
+	inPlace bool
+}
+
+// copied is a for an attempt under a context other than the request's own.
+func (a aim) copied() aim { return aim{path: a.path} }
+
 // send makes one attempt on b under ctx. The returned response's body
 // decrements b's in-flight count when closed.
-func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body requestBody) (*http.Response, error) {
-	r := out.WithContext(ctx)
-	u := *out.URL
-	u.Scheme = b.target.Scheme
-	u.Host = b.target.Host
-	u.Path = joinPath(b.target.Path, out.URL.Path)
-	u.RawPath = ""
-	r.URL = &u
+func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body requestBody, a aim) (*http.Response, error) {
+	r := out
+	if a.inPlace {
+		r.URL.Scheme, r.URL.Host = b.target.Scheme, b.target.Host
+		r.URL.Path, r.URL.RawPath = joinPath(b.target.Path, a.path), ""
+	} else {
+		r = out.WithContext(ctx)
+		u := *out.URL
+		u.Scheme = b.target.Scheme
+		u.Host = b.target.Host
+		u.Path = joinPath(b.target.Path, a.path)
+		u.RawPath = ""
+		r.URL = &u
+	}
 	body.apply(r)
 
 	s := b.state

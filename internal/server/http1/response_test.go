@@ -498,3 +498,42 @@ func TestInvalidTrailerNamesDropped(t *testing.T) {
 		t.Errorf("trailer %v: a field with an invalid name was sent", r.Trailer)
 	}
 }
+
+// TestResponseHeaderMapReuse: a connection hands its response header map to
+// its next request, emptied; a goroutine the first handler left behind
+// writes to a map of its own, so the second response carries neither the
+// first's fields nor the late one.
+func TestResponseHeaderMapReuse(t *testing.T) {
+	t.Parallel()
+	late := make(chan struct{})
+	lateDone := make(chan struct{})
+	n := 0
+	h := func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if n == 1 {
+			w.Header().Set("X-First", "1")
+			go func() {
+				<-late
+				w.Header().Set("X-Late", "leaked")
+				close(lateDone)
+			}()
+			return
+		}
+		if len(w.Header()) != 0 {
+			t.Errorf("second request's header map starts with %v", w.Header())
+		}
+		close(late)
+		<-lateDone
+		w.Header().Set("X-Second", "2")
+	}
+	_, addr := startServer(t, http.HandlerFunc(h), nil)
+	c := dial(t, addr)
+	c.send(get11)
+	first := c.mustRead("GET")
+	wantHeader(t, first, "X-First", "1")
+	c.send(get11)
+	second := c.mustRead("GET")
+	wantHeader(t, second, "X-Second", "2")
+	wantNoHeader(t, second, "X-First")
+	wantNoHeader(t, second, "X-Late")
+}
