@@ -27,6 +27,8 @@ type conn struct {
 	remoteAddr string
 	ctx        context.Context // ends when the connection closes or the server's base context ends
 	cancel     context.CancelFunc
+	reqBase    context.Context // ctx's values without its cancellation: the parent of each request's context
+	stopLink   func() bool     // stops cancelRequest from running when ctx ends
 
 	state atomic.Int32 // an http.ConnState, for Shutdown
 
@@ -58,6 +60,7 @@ type conn struct {
 	watching   bool
 	watchDone  chan struct{}
 	reqCancel  context.CancelFunc
+	linked     context.CancelFunc // the running request's cancel, for cancelRequest; kept through a hijack
 	watchBody  *body // the request's body, watched only once read to its end
 	clientGone bool
 	accepted   time.Time // Shutdown spares a new connection for a moment
@@ -175,6 +178,7 @@ func (c *conn) serve() {
 		if c.watchTimer != nil {
 			c.watchTimer.Stop()
 		}
+		c.stopLink()
 		c.cancel()
 		if !c.hijacked {
 			_ = c.nc.Close()
@@ -265,7 +269,11 @@ func (c *conn) serveRequest() bool {
 	if b != nil {
 		_ = c.nc.SetReadDeadline(time.Time{}) // the body may take as long as it takes
 	}
-	ctx, cancel := context.WithCancel(c.ctx)
+	// The request's context hangs off reqBase, which nothing cancels, so
+	// that making and ending it does not lock the connection's context:
+	// the connection's context ending reaches the running request through
+	// c.reqCancel instead (see cancelRequest).
+	ctx, cancel := context.WithCancel(c.reqBase)
 	r := req.WithContext(ctx)
 	hdr := c.header
 	c.header = nil
@@ -277,8 +285,10 @@ func (c *conn) serveRequest() bool {
 	}
 	w := &response{c: c, req: r, header: hdr, isHead: r.Method == http.MethodHead}
 
+	c.link(cancel)
 	c.arm(cancel, b)
 	aborted := c.runHandler(w, r)
+	c.link(nil)
 	c.disarm()
 	if c.hijacked {
 		cancel()
@@ -460,6 +470,28 @@ func (c *conn) refuse(err error) {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.write(b)
 	c.flush()
+}
+
+// cancelRequest cancels the running request's context; it runs when the
+// connection's context ends.
+func (c *conn) cancelRequest() {
+	c.watchMu.Lock()
+	if c.linked != nil {
+		c.linked()
+	}
+	c.watchMu.Unlock()
+}
+
+// link makes cancel, the running request's, what cancelRequest calls (nil:
+// none), and calls it at once if the connection's context has already
+// ended.
+func (c *conn) link(cancel context.CancelFunc) {
+	c.watchMu.Lock()
+	c.linked = cancel
+	c.watchMu.Unlock()
+	if cancel != nil && c.ctx.Err() != nil {
+		cancel()
+	}
 }
 
 // arm starts the disconnect watcher's timer for a request; b is its body,

@@ -829,3 +829,52 @@ func TestReadHeaderTimeoutLongHead(t *testing.T) {
 		t.Errorf("a stalled long head was closed after %v, want about ReadHeaderTimeout", d)
 	}
 }
+
+// TestBaseContextEndsRequests: when the server's base context ends, the
+// context of a request in its handler ends, on a plain connection and on a
+// hijacked one, and a request that starts afterwards begins cancelled.
+func TestBaseContextEndsRequests(t *testing.T) {
+	t.Parallel()
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	started := make(chan struct{}, 2)
+	ended := make(chan string, 3)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hijack" {
+			nc, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("Hijack: %v", err)
+				return
+			}
+			defer nc.Close() //nolint:errcheck // test
+		}
+		if r.URL.Path != "/late" {
+			started <- struct{}{}
+		}
+		select {
+		case <-r.Context().Done():
+			ended <- r.URL.Path
+		case <-time.After(ioTimeout):
+			t.Errorf("%s: the request's context did not end with the base context", r.URL.Path)
+		}
+	})
+	_, addr := startServer(t, h, func(s *Server) {
+		s.BaseContext = func(net.Listener) context.Context { return base }
+	})
+	plain, hijacked := dial(t, addr), dial(t, addr)
+	plain.send("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n")
+	hijacked.send("GET /hijack HTTP/1.1\r\nHost: t\r\n\r\n")
+	<-started
+	<-started
+	cancelBase()
+	got := map[string]bool{<-ended: true, <-ended: true}
+	if !got["/plain"] || !got["/hijack"] {
+		t.Errorf("ended: %v, want /plain and /hijack", got)
+	}
+	plain.mustRead("GET")
+	late := dial(t, addr)
+	late.send("GET /late HTTP/1.1\r\nHost: t\r\n\r\n")
+	if p := <-ended; p != "/late" {
+		t.Errorf("ended %s, want /late", p)
+	}
+}
