@@ -3,6 +3,8 @@ package compress
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // pattern is one media type pattern: typ "" means any type, sub "" any
@@ -49,10 +51,22 @@ var never = mustPatterns(
 type typeSet struct {
 	exact []pattern // win over never
 	wild  []pattern // lose to never
+	seen  *typeCache
 }
 
+// typeCache remembers match's answers for the Content-Type values seen,
+// which are few: the patterns are tried once per value, not per response.
+type typeCache struct {
+	answers sync.Map // Content-Type value → bool
+	n       atomic.Int32
+}
+
+// maxCachedTypes bounds typeCache: a backend that sends ever new values
+// (parameters such as a boundary) has the rest matched every time.
+const maxCachedTypes = 256
+
 func compileTypes(list []string) (typeSet, error) {
-	var ts typeSet
+	ts := typeSet{seen: new(typeCache)}
 	var bad []string
 	for _, s := range list {
 		p, ok := parsePattern(s)
@@ -132,6 +146,24 @@ func mediaType(ct string) (typ, sub string, ok bool) {
 
 // match reports whether the Content-Type value ct is compressible.
 func (ts *typeSet) match(ct string) bool {
+	if ts.seen == nil {
+		return ts.matchPatterns(ct)
+	}
+	if v, ok := ts.seen.answers.Load(ct); ok {
+		return v.(bool)
+	}
+	ok := ts.matchPatterns(ct)
+	if ts.seen.n.Load() < maxCachedTypes {
+		// A copy: ct may share its memory with a whole response head.
+		if _, loaded := ts.seen.answers.LoadOrStore(strings.Clone(ct), ok); !loaded {
+			ts.seen.n.Add(1)
+		}
+	}
+	return ok
+}
+
+// matchPatterns is match without the cache.
+func (ts *typeSet) matchPatterns(ct string) bool {
 	typ, sub, ok := mediaType(ct)
 	if !ok {
 		return false

@@ -2,6 +2,7 @@ package compress
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 )
@@ -65,10 +66,34 @@ func TestCompressible(t *testing.T) {
 		{custom, "image/jpeg", false},
 		{custom, "text/html", false},
 	}
-	for _, tt := range tests {
-		if got := tt.c.Compressible(tt.give); got != tt.want {
-			t.Errorf("Compressible(%q) = %v, want %v (types %v)", tt.give, got, tt.want, tt.c.types)
+	for pass := range 2 { // the second pass answers from the cache
+		for _, tt := range tests {
+			if got := tt.c.Compressible(tt.give); got != tt.want {
+				t.Errorf("pass %d: Compressible(%q) = %v, want %v (types %v)", pass, tt.give, got, tt.want, tt.c.types)
+			}
 		}
+	}
+}
+
+// TestCompressibleCacheBounded: past maxCachedTypes values the cache takes
+// no more, and answers stay right for values in it and out of it.
+func TestCompressibleCacheBounded(t *testing.T) {
+	t.Parallel()
+	c := mustNew(t, Options{})
+	for pass := range 2 {
+		for i := range maxCachedTypes + 50 {
+			kind, want := "text/plain", true
+			if i%2 == 1 {
+				kind, want = "image/png", false
+			}
+			ct := fmt.Sprintf("%s; boundary=%d", kind, i)
+			if got := c.Compressible(ct); got != want {
+				t.Fatalf("pass %d: Compressible(%q) = %v, want %v", pass, ct, got, want)
+			}
+		}
+	}
+	if n := c.types.seen.n.Load(); n != maxCachedTypes {
+		t.Errorf("cache holds %d values, want %d", n, maxCachedTypes)
 	}
 }
 
