@@ -73,8 +73,61 @@ const (
 	max1xx = 5
 )
 
+// hostPool holds one backend's idle connections as a stack: the one used
+// last is taken first, as nginx does, so a light load keeps reusing a few
+// warm connections (and the backend's goroutines and buffers for them)
+// instead of cycling through all of them, and the rest age out at the
+// bottom.
 type hostPool struct {
-	idle chan *conn
+	mu   sync.Mutex
+	idle []*conn // oldest first
+	max  int
+}
+
+// take pops the most recently pooled connection; nil when there is none.
+func (hp *hostPool) take() *conn {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	n := len(hp.idle)
+	if n == 0 {
+		return nil
+	}
+	c := hp.idle[n-1]
+	hp.idle[n-1] = nil
+	hp.idle = hp.idle[:n-1]
+	return c
+}
+
+// push pools c, idle since now, and returns the connections it no longer
+// keeps, for the caller to close: those idle longer than idleTimeout (when
+// set), and the oldest one when the pool is full.
+func (hp *hostPool) push(c *conn, now time.Time, idleTimeout time.Duration) (drop []*conn) {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	old := 0
+	for old < len(hp.idle) && idleTimeout > 0 && now.Sub(hp.idle[old].idleFrom) > idleTimeout {
+		old++
+	}
+	if old == 0 && len(hp.idle) >= hp.max {
+		old = len(hp.idle) - hp.max + 1
+	}
+	if old > 0 {
+		drop = append(drop, hp.idle[:old]...)
+		n := copy(hp.idle, hp.idle[old:])
+		clear(hp.idle[n:])
+		hp.idle = hp.idle[:n]
+	}
+	hp.idle = append(hp.idle, c)
+	return drop
+}
+
+// drain empties the pool and returns what it held.
+func (hp *hostPool) drain() []*conn {
+	hp.mu.Lock()
+	defer hp.mu.Unlock()
+	all := hp.idle
+	hp.idle = nil
+	return all
 }
 
 type conn struct {
@@ -272,21 +325,19 @@ func (t *Transport) pool(addr string) *hostPool {
 	if n <= 0 {
 		n = 2
 	}
-	p, _ := t.pools.LoadOrStore(addr, &hostPool{idle: make(chan *conn, n)})
+	p, _ := t.pools.LoadOrStore(addr, &hostPool{idle: make([]*conn, 0, n), max: n})
 	return p.(*hostPool)
 }
 
 // get returns an idle connection younger than IdleTimeout, or dials a new one.
 func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, bool, error) {
 	for {
-		select {
-		case c := <-hp.idle:
+		if c := hp.take(); c != nil {
 			if (t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout) || !c.idle.check() {
 				_ = c.nc.Close()
 				continue
 			}
 			return c, true, nil
-		default:
 		}
 		nc, err := t.Dial(ctx, "tcp", addr)
 		if err != nil {
@@ -304,10 +355,15 @@ func (t *Transport) put(addr string, c *conn) {
 		return
 	}
 	c.idleFrom = time.Now()
-	select {
-	case t.pool(addr).idle <- c:
-	default:
-		_ = c.nc.Close()
+	hp := t.pool(addr)
+	drop := hp.push(c, c.idleFrom, t.IdleTimeout)
+	if t.retired.Load() {
+		// CloseIdleConnections ran since the check above: what it did
+		// not drain, this does.
+		drop = append(drop, hp.drain()...)
+	}
+	for _, old := range drop {
+		_ = old.nc.Close()
 	}
 }
 
@@ -319,15 +375,10 @@ func (t *Transport) put(addr string, c *conn) {
 func (t *Transport) CloseIdleConnections() {
 	t.retired.Store(true)
 	t.pools.Range(func(_, v any) bool {
-		hp := v.(*hostPool)
-		for {
-			select {
-			case c := <-hp.idle:
-				_ = c.nc.Close()
-			default:
-				return true
-			}
+		for _, c := range v.(*hostPool).drain() {
+			_ = c.nc.Close()
 		}
+		return true
 	})
 	if ci, ok := t.Fallback.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()

@@ -478,3 +478,40 @@ func TestClosedTransportDoesNotPool(t *testing.T) {
 		t.Fatalf("connections = %d, want 2: a retired transport must not pool", n)
 	}
 }
+
+// TestHostPoolStack: the connection pooled last is taken first; a full pool
+// gives up its oldest; a push drops those idle past the timeout; drain
+// empties it.
+func TestHostPoolStack(t *testing.T) {
+	t.Parallel()
+	t0 := time.Now()
+	hp := &hostPool{max: 3}
+	mk := func(idle time.Time) *conn { return &conn{idleFrom: idle} }
+	a, b, c, d := mk(t0), mk(t0.Add(time.Second)), mk(t0.Add(2*time.Second)), mk(t0.Add(3*time.Second))
+	for _, x := range []*conn{a, b, c} {
+		if drop := hp.push(x, x.idleFrom, 0); len(drop) != 0 {
+			t.Fatalf("push into a pool with room dropped %d", len(drop))
+		}
+	}
+	if drop := hp.push(d, d.idleFrom, 0); len(drop) != 1 || drop[0] != a {
+		t.Fatalf("push into a full pool dropped %v, want the oldest", drop)
+	}
+	if got := hp.take(); got != d {
+		t.Fatalf("take = the %v-old one, want the last pooled", got.idleFrom.Sub(t0))
+	}
+	// b and c wait; at t0+10s with a 5s timeout both are stale.
+	e := mk(t0.Add(10 * time.Second))
+	if drop := hp.push(e, e.idleFrom, 5*time.Second); len(drop) != 2 || drop[0] != b || drop[1] != c {
+		t.Fatalf("push dropped %d, want the two stale ones", len(drop))
+	}
+	if got := hp.take(); got != e {
+		t.Fatal("take after pruning did not return the fresh one")
+	}
+	if hp.take() != nil {
+		t.Fatal("take from an empty pool returned a connection")
+	}
+	hp.push(a, t0, 0)
+	if all := hp.drain(); len(all) != 1 || hp.take() != nil {
+		t.Fatalf("drain returned %d and left the pool non-empty", len(all))
+	}
+}
