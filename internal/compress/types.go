@@ -61,9 +61,12 @@ type typeCache struct {
 	n       atomic.Int32
 }
 
-// maxCachedTypes bounds typeCache: a backend that sends ever new values
-// (parameters such as a boundary) has the rest matched every time.
-const maxCachedTypes = 256
+// maxCachedTypes bounds typeCache: past it, media types not seen yet are
+// matched every time. maxCachedTypeLen is the longest media type it keeps.
+const (
+	maxCachedTypes   = 256
+	maxCachedTypeLen = 100
+)
 
 func compileTypes(list []string) (typeSet, error) {
 	ts := typeSet{seen: new(typeCache)}
@@ -146,16 +149,22 @@ func mediaType(ct string) (typ, sub string, ok bool) {
 
 // match reports whether the Content-Type value ct is compressible.
 func (ts *typeSet) match(ct string) bool {
-	if ts.seen == nil {
-		return ts.matchPatterns(ct)
+	// The answer depends on the media type only, not on its parameters
+	// (a charset, a multipart boundary), so those are not part of the key.
+	key := ct
+	if i := strings.IndexByte(key, ';'); i >= 0 {
+		key = key[:i]
 	}
-	if v, ok := ts.seen.answers.Load(ct); ok {
+	if ts.seen == nil || len(key) > maxCachedTypeLen {
+		return ts.matchPatterns(key)
+	}
+	if v, ok := ts.seen.answers.Load(key); ok {
 		return v.(bool)
 	}
-	ok := ts.matchPatterns(ct)
+	ok := ts.matchPatterns(key)
 	if ts.seen.n.Load() < maxCachedTypes {
 		// A copy: ct may share its memory with a whole response head.
-		if _, loaded := ts.seen.answers.LoadOrStore(strings.Clone(ct), ok); !loaded {
+		if _, loaded := ts.seen.answers.LoadOrStore(strings.Clone(key), ok); !loaded {
 			ts.seen.n.Add(1)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -86,7 +87,7 @@ func TestCompressibleCacheBounded(t *testing.T) {
 			if i%2 == 1 {
 				kind, want = "image/png", false
 			}
-			ct := fmt.Sprintf("%s; boundary=%d", kind, i)
+			ct := fmt.Sprintf("%s%d; boundary=%d", kind, i, i) // text/plain7 is text/*
 			if got := c.Compressible(ct); got != want {
 				t.Fatalf("pass %d: Compressible(%q) = %v, want %v", pass, ct, got, want)
 			}
@@ -94,6 +95,26 @@ func TestCompressibleCacheBounded(t *testing.T) {
 	}
 	if n := c.types.seen.n.Load(); n != maxCachedTypes {
 		t.Errorf("cache holds %d values, want %d", n, maxCachedTypes)
+	}
+}
+
+// TestCompressibleCacheKey: parameters are not part of the cache's key, so
+// values differing only in them take one entry; an overlong type is
+// answered without being kept.
+func TestCompressibleCacheKey(t *testing.T) {
+	t.Parallel()
+	c := mustNew(t, Options{})
+	for i := range 50 {
+		if !c.Compressible(fmt.Sprintf("text/html; charset=utf-8; x=%d", i)) {
+			t.Fatal("text/html with parameters is not compressible")
+		}
+	}
+	long := "application/" + strings.Repeat("x", maxCachedTypeLen) + "+json"
+	if !c.Compressible(long) {
+		t.Fatal("a long +json type is not compressible")
+	}
+	if n := c.types.seen.n.Load(); n != 1 {
+		t.Errorf("cache holds %d values, want 1 (text/html)", n)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -104,5 +105,67 @@ func TestFastRealIP(t *testing.T) {
 				t.Errorf("peer %s, client %s, noFast=%v: X-Real-IP = %q, want %q", tc.peer, tc.client, noFast, g, tc.want)
 			}
 		}
+	}
+}
+
+// TestFastLate1xxIgnored: a 1xx a transport reports once the attempts are
+// over (net/http's does so from its own goroutine when a request is cut
+// short) leaves the client's response alone.
+func TestFastLate1xxIgnored(t *testing.T) {
+	t.Parallel()
+	w := httptest.NewRecorder()
+	fs := &fastState{w: w}
+	if err := fs.got1xx(http.StatusEarlyHints, map[string][]string{"Link": {"</a.css>; rel=preload"}}); err != nil {
+		t.Fatal(err)
+	}
+	if w.Header().Get("Link") != "" {
+		t.Fatalf("the 1xx's fields stayed on the final answer: %v", w.Header())
+	}
+	fs.tripped = true
+	w.Header().Set("X-Final", "1")
+	if err := fs.got1xx(http.StatusEarlyHints, map[string][]string{"Link": {"</b.css>; rel=preload"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Header(); len(got) != 1 || got.Get("X-Final") != "1" {
+		t.Fatalf("a late 1xx changed the answer's fields: %v", got)
+	}
+}
+
+// TestFastPerTryTimeoutFires: on the fast path, a per-try timeout cuts an
+// attempt to a backend that does not answer, and the next backend serves the
+// request.
+func TestFastPerTryTimeoutFires(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	defer close(release)
+	var stuckHits atomic.Int32
+	stuck := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		stuckHits.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	ok := okBackend(t, "ok")
+	cfg := testUpstream(stuck.URL, ok.URL)
+	cfg.CircuitBreaker.Disabled = true
+	cfg.Retry.PerTryTimeout = 50 * time.Millisecond
+	p := newTestPool(t, cfg)
+	h := p.Handler(RouteOptions{Route: "r", Timeout: time.Minute}).(*routeHandler)
+	// Round-robin: of two requests, one goes to the stuck backend first.
+	for i := range 2 {
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() { done <- serve(h, httptest.NewRequest("GET", "/x", nil)) }()
+		select {
+		case w := <-done:
+			if w.Code != http.StatusOK || w.Body.String() != "ok" {
+				t.Fatalf("request %d: answer = %d %q, want 200 from the live backend", i, w.Code, w.Body.String())
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("the per-try timeout did not cut the stuck attempt")
+		}
+	}
+	if stuckHits.Load() == 0 {
+		t.Fatal("no request tried the stuck backend")
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/altair-gateway/altair/internal/hopbyhop"
 	"github.com/altair-gateway/altair/internal/identity"
@@ -77,6 +78,12 @@ type fastState struct {
 	trace httptrace.ClientTrace
 	w     http.ResponseWriter
 	url   url.URL // the outgoing request's, aimed at each backend in turn
+	// A transport may report a 1xx from a goroutine of its own, even after
+	// RoundTrip has returned (net/http's does, when the request is cut
+	// short): once the attempts are over, got1xx leaves w alone, as
+	// ReverseProxy does.
+	mu1xx   sync.Mutex
+	tripped bool
 }
 
 // serveFast proxies r; see fastEligible.
@@ -109,6 +116,9 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 	}
 
 	resp, err := (*routeTransport)(h).roundTrip(out, st)
+	fs.mu1xx.Lock()
+	fs.tripped = true
+	fs.mu1xx.Unlock()
 	if err != nil {
 		h.writeError(w, r, ctx, st, err)
 		return
@@ -173,6 +183,11 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 // got1xx forwards an informational answer with its own headers; those the
 // handler chain had set stay for the final answer.
 func (fs *fastState) got1xx(code int, hdr textproto.MIMEHeader) error {
+	fs.mu1xx.Lock()
+	defer fs.mu1xx.Unlock()
+	if fs.tripped {
+		return nil
+	}
 	dst := fs.w.Header()
 	saved := make(map[string][]string, len(hdr)) // what the chain had, nil for none
 	for k, vv := range hdr {

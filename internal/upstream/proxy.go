@@ -369,8 +369,8 @@ func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body 
 type aim struct {
 	path string // the request's path, before a backend's base path is joined
 	// inPlace: the outgoing request is the caller's own, with its own URL,
-	// and the attempt runs under its context, so send may re-aim it rather
-	// than copy it and its URL.
+	// so send may re-aim it rather than copy it and its URL, when the
+	// attempt runs under the request's own context.
 	inPlace bool
 }
 
@@ -381,7 +381,7 @@ func (a aim) copied() aim { return aim{path: a.path} }
 // decrements b's in-flight count when closed.
 func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body requestBody, a aim) (*http.Response, error) {
 	r := out
-	if a.inPlace {
+	if a.inPlace && ctx == out.Context() {
 		r.URL.Scheme, r.URL.Host = b.target.Scheme, b.target.Host
 		r.URL.Path, r.URL.RawPath = joinPath(b.target.Path, a.path), ""
 	} else {

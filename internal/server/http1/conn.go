@@ -27,7 +27,7 @@ type conn struct {
 	remoteAddr string
 	ctx        context.Context // ends when the connection closes or the server's base context ends
 	cancel     context.CancelFunc
-	reqBase    context.Context // ctx's values without its cancellation: the parent of each request's context
+	reqBase    context.Context // ctx's values without its cancellation: the parent of each request's context; nil when ctx has a deadline
 	stopLink   func() bool     // stops cancelRequest from running when ctx ends
 
 	state atomic.Int32 // an http.ConnState, for Shutdown
@@ -59,23 +59,15 @@ type conn struct {
 	inHandler  bool
 	watching   bool
 	watchDone  chan struct{}
-	reqCancel  context.CancelFunc
-	linked     context.CancelFunc // the running request's cancel, for cancelRequest; kept through a hijack
+	reqCancel  context.CancelCauseFunc
+	linked     context.CancelCauseFunc // the running request's cancel, for cancelRequest; kept through a hijack
 	watchBody  *body              // the request's body, watched only once read to its end
 	clientGone bool
 	accepted   time.Time // Shutdown spares a new connection for a moment
 
 	deadlineSet bool // the handler set a deadline (http.ResponseController)
 
-	// header is the response header map of the last request, emptied, for
-	// the next: a map for a dozen fields costs four allocations and about
-	// as much time as filling it. Kept only after a response that finished
-	// normally, and only up to maxKeptFields fields.
-	header http.Header
 }
-
-// maxKeptFields is the largest response header map a connection keeps.
-const maxKeptFields = 32
 
 // maxKeptHead is the largest head buffer a connection keeps between
 // requests.
@@ -272,18 +264,22 @@ func (c *conn) serveRequest() bool {
 	// The request's context hangs off reqBase, which nothing cancels, so
 	// that making and ending it does not lock the connection's context:
 	// the connection's context ending reaches the running request through
-	// c.reqCancel instead (see cancelRequest).
-	ctx, cancel := context.WithCancel(c.reqBase)
-	r := req.WithContext(ctx)
-	hdr := c.header
-	c.header = nil
-	if hdr == nil {
-		// 16: a proxied answer carries a dozen headers (the security set,
-		// the request id, the backend's); a map made for fewer grows
-		// mid-response.
-		hdr = make(http.Header, 16)
+	// c.linked instead (see cancelRequest), with its cause. A connection
+	// context with a deadline is the parent itself, so that the request's
+	// context has the deadline too.
+	var ctx context.Context
+	var cancel context.CancelCauseFunc
+	if c.reqBase != nil {
+		ctx, cancel = context.WithCancelCause(c.reqBase)
+	} else {
+		ctx, cancel = context.WithCancelCause(c.ctx)
 	}
-	w := &response{c: c, req: r, header: hdr, isHead: r.Method == http.MethodHead}
+	r := req.WithContext(ctx)
+	// 16: a proxied answer carries a dozen headers (the security set, the
+	// request id, the backend's); a map made for fewer grows mid-response.
+	// The map is never reused for a later request: code the handler left
+	// behind may still hold it.
+	w := &response{c: c, req: r, header: make(http.Header, 16), isHead: r.Method == http.MethodHead}
 
 	c.link(cancel)
 	c.arm(cancel, b)
@@ -291,21 +287,15 @@ func (c *conn) serveRequest() bool {
 	c.link(nil)
 	c.disarm()
 	if c.hijacked {
-		cancel()
+		cancel(nil)
 		return false
 	}
 	if aborted {
-		cancel()
+		cancel(nil)
 		return false
 	}
 	w.finish()
-	cancel()
-	if len(hdr) <= maxKeptFields {
-		// The handler has returned and Header() now answers with a map
-		// of its own, so this one is the connection's again.
-		clear(hdr)
-		c.header = hdr
-	}
+	cancel(nil)
 	if cap(c.head) > maxKeptHead {
 		c.head = nil // a large response head's buffer is not kept while idle
 	}
@@ -477,7 +467,7 @@ func (c *conn) refuse(err error) {
 func (c *conn) cancelRequest() {
 	c.watchMu.Lock()
 	if c.linked != nil {
-		c.linked()
+		c.linked(context.Cause(c.ctx))
 	}
 	c.watchMu.Unlock()
 }
@@ -485,18 +475,18 @@ func (c *conn) cancelRequest() {
 // link makes cancel, the running request's, what cancelRequest calls (nil:
 // none), and calls it at once if the connection's context has already
 // ended.
-func (c *conn) link(cancel context.CancelFunc) {
+func (c *conn) link(cancel context.CancelCauseFunc) {
 	c.watchMu.Lock()
 	c.linked = cancel
 	c.watchMu.Unlock()
 	if cancel != nil && c.ctx.Err() != nil {
-		cancel()
+		cancel(context.Cause(c.ctx))
 	}
 }
 
 // arm starts the disconnect watcher's timer for a request; b is its body,
 // nil for none.
-func (c *conn) arm(cancel context.CancelFunc, b *body) {
+func (c *conn) arm(cancel context.CancelCauseFunc, b *body) {
 	c.watchMu.Lock()
 	c.inHandler = true
 	c.reqCancel = cancel
@@ -543,7 +533,7 @@ func (c *conn) watch() {
 	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 		c.clientGone = true
 		if c.reqCancel != nil {
-			c.reqCancel()
+			c.reqCancel(nil)
 		}
 	}
 	c.watching = false

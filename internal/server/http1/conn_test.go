@@ -831,12 +831,14 @@ func TestReadHeaderTimeoutLongHead(t *testing.T) {
 }
 
 // TestBaseContextEndsRequests: when the server's base context ends, the
-// context of a request in its handler ends, on a plain connection and on a
-// hijacked one, and a request that starts afterwards begins cancelled.
+// context of a request in its handler ends with the same cause, on a plain
+// connection and on a hijacked one, and a request that starts afterwards
+// begins cancelled.
 func TestBaseContextEndsRequests(t *testing.T) {
 	t.Parallel()
-	base, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
+	base, cancelBase := context.WithCancelCause(context.Background())
+	defer cancelBase(nil)
+	errStop := errors.New("stopping")
 	started := make(chan struct{}, 2)
 	ended := make(chan string, 3)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -848,33 +850,77 @@ func TestBaseContextEndsRequests(t *testing.T) {
 			}
 			defer nc.Close() //nolint:errcheck // test
 		}
-		if r.URL.Path != "/late" {
-			started <- struct{}{}
+		if r.URL.Path == "/late" {
+			if r.Context().Err() == nil {
+				t.Errorf("a request started after the base context ended has a live context")
+			}
+			ended <- r.URL.Path
+			return
 		}
+		started <- struct{}{}
 		select {
 		case <-r.Context().Done():
+			if c := context.Cause(r.Context()); !errors.Is(c, errStop) {
+				t.Errorf("%s: cause %v, want the base context's", r.URL.Path, c)
+			}
 			ended <- r.URL.Path
 		case <-time.After(ioTimeout):
 			t.Errorf("%s: the request's context did not end with the base context", r.URL.Path)
+			ended <- "timeout"
 		}
 	})
 	_, addr := startServer(t, h, func(s *Server) {
 		s.BaseContext = func(net.Listener) context.Context { return base }
 	})
+	next := func() string {
+		select {
+		case p := <-ended:
+			return p
+		case <-time.After(2 * ioTimeout):
+			t.Fatal("no handler ended")
+			return ""
+		}
+	}
 	plain, hijacked := dial(t, addr), dial(t, addr)
 	plain.send("GET /plain HTTP/1.1\r\nHost: t\r\n\r\n")
 	hijacked.send("GET /hijack HTTP/1.1\r\nHost: t\r\n\r\n")
 	<-started
 	<-started
-	cancelBase()
-	got := map[string]bool{<-ended: true, <-ended: true}
+	cancelBase(errStop)
+	got := map[string]bool{next(): true, next(): true}
 	if !got["/plain"] || !got["/hijack"] {
 		t.Errorf("ended: %v, want /plain and /hijack", got)
 	}
 	plain.mustRead("GET")
-	late := dial(t, addr)
-	late.send("GET /late HTTP/1.1\r\nHost: t\r\n\r\n")
-	if p := <-ended; p != "/late" {
-		t.Errorf("ended %s, want /late", p)
+	for range 10 { // the link to the base context races with the request; both orders
+		late := dial(t, addr)
+		late.send("GET /late HTTP/1.1\r\nHost: t\r\n\r\n")
+		if p := next(); p != "/late" {
+			t.Fatalf("ended %s, want /late", p)
+		}
+		late.mustRead("GET")
+	}
+}
+
+// TestBaseContextDeadline: a base context's deadline shows on the requests'
+// contexts.
+func TestBaseContextDeadline(t *testing.T) {
+	t.Parallel()
+	want := time.Now().Add(time.Hour)
+	base, cancel := context.WithDeadline(context.Background(), want)
+	defer cancel()
+	got := make(chan time.Time, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, _ := r.Context().Deadline()
+		got <- d
+	})
+	_, addr := startServer(t, h, func(s *Server) {
+		s.BaseContext = func(net.Listener) context.Context { return base }
+	})
+	c := dial(t, addr)
+	c.send(get11)
+	c.mustRead("GET")
+	if d := <-got; !d.Equal(want) {
+		t.Errorf("request deadline = %v, want %v", d, want)
 	}
 }

@@ -54,15 +54,8 @@ var errAfterHandler = errors.New("http1: write after the handler returned")
 // without a Content-Length.
 const pendMax = 4096
 
-// Header returns the header map the handler fills. The connection keeps
-// the map for its next request (see conn.header), so a goroutine the
-// handler left behind gets a map of its own, which nothing reads.
-func (w *response) Header() http.Header {
-	if w.handlerDone.Load() {
-		return http.Header{}
-	}
-	return w.header
-}
+// Header returns the header map the handler fills.
+func (w *response) Header() http.Header { return w.header }
 
 // WriteHeader decides the status and serialises the head; 1xx statuses
 // (other than 101) are sent at once as informational answers.

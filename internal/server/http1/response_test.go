@@ -499,10 +499,9 @@ func TestInvalidTrailerNamesDropped(t *testing.T) {
 	}
 }
 
-// TestResponseHeaderMapReuse: a connection hands its response header map to
-// its next request, emptied; a goroutine the first handler left behind
-// writes to a map of its own, so the second response carries neither the
-// first's fields nor the late one.
+// TestResponseHeaderMapReuse: the next request on a connection starts with
+// an empty header map of its own, so a goroutine the first handler left
+// behind, writing to the first's map, puts nothing in the second response.
 func TestResponseHeaderMapReuse(t *testing.T) {
 	t.Parallel()
 	late := make(chan struct{})

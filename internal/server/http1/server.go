@@ -139,7 +139,9 @@ func (s *Server) Serve(ln net.Listener) error {
 		delay = 0
 		c := &conn{srv: s, nc: nc, remoteAddr: nc.RemoteAddr().String(), accepted: time.Now()}
 		c.ctx, c.cancel = context.WithCancel(base)
-		c.reqBase = context.WithoutCancel(c.ctx)
+		if _, ok := c.ctx.Deadline(); !ok {
+			c.reqBase = context.WithoutCancel(c.ctx)
+		}
 		c.stopLink = context.AfterFunc(c.ctx, c.cancelRequest)
 		c.state.Store(int32(http.StateNew))
 		if !s.track(c) {
