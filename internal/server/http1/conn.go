@@ -61,7 +61,7 @@ type conn struct {
 	watchDone  chan struct{}
 	reqCancel  context.CancelCauseFunc
 	linked     context.CancelCauseFunc // the running request's cancel, for cancelRequest; kept through a hijack
-	watchBody  *body              // the request's body, watched only once read to its end
+	watchBody  *body                   // the request's body, watched only once read to its end
 	clientGone bool
 	accepted   time.Time // Shutdown spares a new connection for a moment
 
