@@ -66,7 +66,6 @@ type conn struct {
 	accepted   time.Time // Shutdown spares a new connection for a moment
 
 	deadlineSet bool // the handler set a deadline (http.ResponseController)
-
 }
 
 // maxKeptHead is the largest head buffer a connection keeps between
@@ -281,11 +280,9 @@ func (c *conn) serveRequest() bool {
 	// behind may still hold it.
 	w := &response{c: c, req: r, header: make(http.Header, 16), isHead: r.Method == http.MethodHead}
 
-	c.link(cancel)
 	c.arm(cancel, b)
 	aborted := c.runHandler(w, r)
-	c.link(nil)
-	c.disarm()
+	c.disarm(true)
 	if c.hijacked {
 		cancel(nil)
 		return false
@@ -472,26 +469,20 @@ func (c *conn) cancelRequest() {
 	c.watchMu.Unlock()
 }
 
-// link makes cancel, the running request's, what cancelRequest calls (nil:
-// none), and calls it at once if the connection's context has already
-// ended.
-func (c *conn) link(cancel context.CancelCauseFunc) {
-	c.watchMu.Lock()
-	c.linked = cancel
-	c.watchMu.Unlock()
-	if cancel != nil && c.ctx.Err() != nil {
-		cancel(context.Cause(c.ctx))
-	}
-}
-
-// arm starts the disconnect watcher's timer for a request; b is its body,
-// nil for none.
+// arm starts the disconnect watcher's timer for a request, whose context
+// cancel ends; b is its body, nil for none. It also links cancel to the
+// connection's context (see cancelRequest), calling it at once if that has
+// ended already.
 func (c *conn) arm(cancel context.CancelCauseFunc, b *body) {
 	c.watchMu.Lock()
 	c.inHandler = true
 	c.reqCancel = cancel
+	c.linked = cancel
 	c.watchBody = b
 	c.watchMu.Unlock()
+	if c.ctx.Err() != nil {
+		cancel(context.Cause(c.ctx))
+	}
 	if c.watchTimer == nil {
 		c.watchTimer = time.AfterFunc(watchDelay, c.watch)
 	} else {
@@ -542,13 +533,15 @@ func (c *conn) watch() {
 }
 
 // disarm stops the watcher once the handler has returned (or hijacks the
-// connection), waiting for a read in progress to give up.
-func (c *conn) disarm() {
-	if c.watchTimer == nil {
-		return
-	}
-	c.watchTimer.Stop()
+// connection), waiting for a read in progress to give up. ended: the
+// handler has returned, so the request's context is no longer linked to
+// the connection's (a hijacked one stays linked until then).
+func (c *conn) disarm(ended bool) {
+	c.watchTimer.Stop() // arm made it
 	c.watchMu.Lock()
+	if ended {
+		c.linked = nil
+	}
 	c.inHandler = false
 	c.reqCancel = nil
 	c.watchBody = nil

@@ -358,7 +358,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if w.handlerDone.Load() {
 		return nil, nil, errors.New("http1: Hijack after the handler returned")
 	}
-	c.disarm()
+	c.disarm(false)
 	if w.wroteHeader && !w.committed {
 		w.commit(c.pend, false)
 		if len(c.pend) > 0 {
