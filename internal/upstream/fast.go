@@ -333,13 +333,13 @@ func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool, vals []
 	if len(vals) < forwardedVals {
 		vals = make([]string, forwardedVals)
 	}
-	peer, _, perr := net.SplitHostPort(in.RemoteAddr)
-	if perr == nil {
-		peer := peer
+	peer, _, err := net.SplitHostPort(in.RemoteAddr)
+	if err == nil {
+		xff := peer
 		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
-			peer = strings.Join(prior, ", ") + ", " + peer
+			xff = strings.Join(prior, ", ") + ", " + peer
 		}
-		vals[0] = peer
+		vals[0] = xff
 		hd["X-Forwarded-For"] = vals[0:1:1]
 	}
 	vals[1] = in.Host
@@ -362,7 +362,7 @@ func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool, vals []
 	if a, ok := identity.ClientIP(in.Context()); ok && a.IsValid() {
 		// Most often the client is the peer, whose text is at hand (an
 		// IPv4 address has one text only).
-		if pa, err := netip.ParseAddr(peer); perr == nil && err == nil && pa.Is4() && pa == a {
+		if pa, err := netip.ParseAddr(peer); err == nil && pa.Is4() && pa == a {
 			vals[3] = peer
 		} else {
 			vals[3] = a.String()
