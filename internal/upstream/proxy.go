@@ -267,7 +267,7 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 		var err error
 		if h.opts.Tracer != nil {
 			actx, span := h.opts.Tracer.StartAttempt(ctx, out, b.name, attempt)
-			resp, err = p.attempt(actx, out, b, body, aim.copied())
+			resp, err = p.attempt(actx, out, b, body, aim)
 			span.End(resp, err)
 		} else {
 			resp, err = p.attempt(ctx, out, b, body, aim)
@@ -343,7 +343,7 @@ func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body 
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
 	timer := p.afterFunc(d, func() { cancel(ErrTryTimeout) })
-	resp, err := p.send(tctx, out, b, body, aim.copied())
+	resp, err := p.send(tctx, out, b, body, aim)
 	if timer.Stop() {
 		if err != nil {
 			cancel(nil)
@@ -369,13 +369,11 @@ func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body 
 type aim struct {
 	path string // the request's path, before a backend's base path is joined
 	// inPlace: the outgoing request is the caller's own, with its own URL,
-	// so send may re-aim it rather than copy it and its URL, when the
-	// attempt runs under the request's own context.
+	// so send may re-aim it rather than copy it and its URL. It does so only
+	// for an attempt under the request's own context; one under a tracing
+	// span or a per-try timeout gets a copy carrying that context.
 	inPlace bool
 }
-
-// copied is a for an attempt under a context other than the request's own.
-func (a aim) copied() aim { return aim{path: a.path} }
 
 // send makes one attempt on b under ctx. The returned response's body
 // decrements b's in-flight count when closed.
