@@ -100,6 +100,8 @@ func TestClientHealth(t *testing.T) {
 	srv.Restart()
 	waitFor(t, 2*time.Second, "up after the restart", c.Up)
 	waitFor(t, 2*time.Second, "resync after the restart", func() bool { return resyncs.Load() > before })
+	// The line may follow Up and the resync by a moment.
+	waitFor(t, 2*time.Second, "the 'redis back' line", func() bool { return strings.Contains(logs.String(), "redis back") })
 	if n := strings.Count(logs.String(), "redis back"); n != 1 {
 		t.Fatalf("log has %d 'redis back' lines, want 1:\n%s", n, logs)
 	}

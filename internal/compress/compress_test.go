@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -554,3 +556,57 @@ func TestConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestIdentityMarkVary: for a request Identity holds for, Wrap's answer is
+// the handler's with MarkVary applied (what the gateway's direct lane does
+// instead of wrapping).
+func TestIdentityMarkVary(t *testing.T) {
+	c, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := strings.Repeat("x", 2048)
+	for _, ae := range []string{"", "identity", "gzip;q=0, br;q=0", "gzip", "br, zstd", "*"} {
+		for _, tc := range []struct {
+			ct, cc string
+			code   int
+		}{
+			{"text/html", "", 200}, {"application/json", "no-transform", 200}, {"image/png", "", 200},
+			{"", "", 200}, {"text/plain", "", 304}, {"text/plain", "", 204}, {"text/css", "", 404},
+		} {
+			r := httptest.NewRequest("GET", "/", nil)
+			if ae != "" {
+				r.Header.Set("Accept-Encoding", ae)
+			}
+			handler := func(w http.ResponseWriter, r *http.Request) {
+				if tc.ct != "" {
+					w.Header().Set("Content-Type", tc.ct)
+				}
+				if tc.cc != "" {
+					w.Header().Set("Cache-Control", tc.cc)
+				}
+				w.Header().Set("Vary", "Cookie")
+				w.WriteHeader(tc.code)
+				_, _ = io.WriteString(w, body)
+			}
+			wrapped := httptest.NewRecorder()
+			c.Wrap(http.HandlerFunc(handler)).ServeHTTP(wrapped, r)
+			encoded := wrapped.Header().Get("Content-Encoding") != ""
+			if id := c.Identity(r); id == encoded && bodyAllowedCode(tc.code) && c.types.match(tc.ct) && tc.cc == "" {
+				t.Errorf("AE %q, %s: Identity = %v, Wrap encoded = %v", ae, tc.ct, id, encoded)
+			}
+			if !c.Identity(r) {
+				continue
+			}
+			plain := httptest.NewRecorder()
+			handler(plain, r)
+			c.MarkVary(plain.Header(), tc.code)
+			if fmt.Sprint(plain.Header()) != fmt.Sprint(wrapped.Header()) || plain.Code != wrapped.Code {
+				t.Errorf("AE %q, %s %s %d:\nMarkVary %d %v\nWrap     %d %v", ae, tc.ct, tc.cc, tc.code,
+					plain.Code, plain.Header(), wrapped.Code, wrapped.Header())
+			}
+		}
+	}
+}
+
+func bodyAllowedCode(code int) bool { return code != 204 && code != 304 }

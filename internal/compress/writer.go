@@ -107,11 +107,7 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	h := w.Header()
-	ct := ""
-	if v := h[hContentType]; len(v) > 0 {
-		ct = v[0]
-	}
-	compressible := ct != "" && w.c.types.match(ct) && code != http.StatusSwitchingProtocols && !noTransform(h[hCacheControl])
+	ct, compressible := w.c.compressible(h, code)
 	if compressible {
 		addVary(h)
 	}
@@ -142,6 +138,35 @@ func (w *responseWriter) WriteHeader(code int) {
 		return
 	}
 	w.state, w.status = stateHold, code
+}
+
+// compressible reports whether a final response with header h and status
+// code could be encoded, and returns its Content-Type.
+func (c *Compressor) compressible(h http.Header, code int) (string, bool) {
+	ct := ""
+	if v := h[hContentType]; len(v) > 0 {
+		ct = v[0]
+	}
+	return ct, ct != "" && c.types.match(ct) && code != http.StatusSwitchingProtocols && !noTransform(h[hCacheControl])
+}
+
+// Identity reports whether Wrap sends the response to r unencoded: r
+// accepts no coding c uses. Such a response differs from the wrapped
+// handler's only by what MarkVary adds.
+func (c *Compressor) Identity(r *http.Request) bool {
+	return c.negotiate(r.Header[hAcceptEncoding]) == identity
+}
+
+// MarkVary does to the header of a response with status code what Wrap's
+// writer does for a client Identity holds for: Vary: Accept-Encoding on a
+// final response that could have been encoded for another client.
+func (c *Compressor) MarkVary(h http.Header, code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		return
+	}
+	if _, ok := c.compressible(h, code); ok {
+		addVary(h)
+	}
 }
 
 // start sends the header of an encoded response and takes an encoder.

@@ -92,6 +92,16 @@ type Server struct {
 	H2C bool `yaml:"h2c"`
 	// HTTP3 serves HTTP/3 over QUIC beside the TLS listener. Read at start.
 	HTTP3 ServerHTTP3 `yaml:"http3"`
+	// DirectLane lets plain requests on routes without middleware of their
+	// own skip the handler chain on cleartext HTTP/1.1 (same answers, less
+	// CPU). Default on.
+	DirectLane ServerDirectLane `yaml:"direct_lane"`
+}
+
+// ServerDirectLane configures the direct lane.
+type ServerDirectLane struct {
+	// Disabled sends every request through the handler chain.
+	Disabled bool `yaml:"disabled"`
 }
 
 // ServerHTTP3 configures the HTTP/3 (QUIC) listener.

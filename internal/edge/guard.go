@@ -110,6 +110,25 @@ func NewGuard(o GuardOptions) *Guard {
 	return g
 }
 
+// Plain reports whether the guard does no more than Admit checks: no DDoS
+// blocker and no in-flight caps.
+func (g *Guard) Plain() bool {
+	return g.blocker == nil && g.limits.MaxInFlight <= 0 && g.limits.MaxInFlightPerIP <= 0
+}
+
+// Admit decides r's client IP and reports whether the IP lists let it
+// through, as Wrap's handler does: an allow-listed IP passes, then a
+// deny-listed one is refused. Together with Plain it lets a caller skip the
+// guard for a request it would pass unchanged (but for the client IP,
+// which the caller carries itself).
+func (g *Guard) Admit(r *http.Request) (netip.Addr, bool) {
+	ip := g.rv.ClientIP(r)
+	if g.lists.Allowed(ip) {
+		return ip, true
+	}
+	return ip, !g.lists.Denied(ip)
+}
+
 // Wrap returns next behind the guard.
 func (g *Guard) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

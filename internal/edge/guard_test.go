@@ -372,3 +372,57 @@ func TestInFlightCountsOutliveAGuard(t *testing.T) {
 		t.Fatalf("second request under a new Guard while one runs under the old (cap 1) = %d, want 503", w.Code)
 	}
 }
+
+// TestGuardAdmit: Admit decides what the guard's handler decides for a
+// plain guard (client IP; allow list before deny list), and Plain tells a
+// guard that does more.
+func TestGuardAdmit(t *testing.T) {
+	t.Parallel()
+	rv, err := NewResolver([]string{"10.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists := NewLists()
+	if err := lists.SetConfig([]string{"192.0.2.1"}, []string{"192.0.2.0/24"}); err != nil {
+		t.Fatal(err)
+	}
+	g := NewGuard(GuardOptions{Resolver: rv, Lists: lists})
+	if !g.Plain() {
+		t.Fatal("a guard with lists only is not Plain")
+	}
+	h := g.Wrap(okHandler)
+	for _, tc := range []struct {
+		remote, xff string
+		ip          string
+		ok          bool
+	}{
+		{remote: "198.51.100.7:1", ip: "198.51.100.7", ok: true},
+		{remote: "192.0.2.1:1", ip: "192.0.2.1", ok: true},  // allowed wins
+		{remote: "192.0.2.9:1", ip: "192.0.2.9", ok: false}, // denied
+		{remote: "10.1.1.1:1", xff: "192.0.2.9", ip: "192.0.2.9", ok: false},
+		{remote: "10.1.1.1:1", xff: "203.0.113.5", ip: "203.0.113.5", ok: true},
+	} {
+		r := request(tc.remote)
+		if tc.xff != "" {
+			r.Header.Set("X-Forwarded-For", tc.xff)
+		}
+		ip, ok := g.Admit(r)
+		if ip.String() != tc.ip || ok != tc.ok {
+			t.Errorf("%s (XFF %q): Admit = %v, %v; want %s, %v", tc.remote, tc.xff, ip, ok, tc.ip, tc.ok)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if (rec.Code == http.StatusOK) != ok {
+			t.Errorf("%s (XFF %q): Admit says %v, the guard answered %d", tc.remote, tc.xff, ok, rec.Code)
+		}
+	}
+	for _, o := range []GuardOptions{
+		{Blocker: NewBlocker(time.Now)},
+		{Limits: config.ConnectionLimits{MaxInFlight: 10}},
+		{Limits: config.ConnectionLimits{MaxInFlightPerIP: 2}},
+	} {
+		if NewGuard(o).Plain() {
+			t.Errorf("guard with %+v is Plain", o)
+		}
+	}
+}

@@ -68,6 +68,10 @@ type graph struct {
 	// own copies are removed on every route, not only on routes with auth,
 	// so no backend can be told who the caller is by the caller.
 	identityHeaders []string
+	// guard is the edge guard of entry; direct is set when it is Plain, so
+	// that the direct lane may do its checks itself (see ServeDirect).
+	guard  *edge.Guard
+	direct bool
 }
 
 func emptyGraph() *graph {
@@ -242,6 +246,7 @@ func build(cfg *config.Config, d buildDeps) (*graph, error) {
 		Logger:   observe.Subsystem(logger, observe.SubsystemDDoS),
 	})
 	g.entry = guard.Wrap(http.HandlerFunc(g.dispatch))
+	g.guard, g.direct = guard, guard.Plain() && !cfg.Server.DirectLane.Disabled
 	var purger admin.Purger
 	if g.cache != nil {
 		purger = cachePurger{g.cache}

@@ -29,6 +29,7 @@ type Explanation struct {
 	UpstreamPath string               `json:"upstream_path,omitempty"`
 	Chain        []string             `json:"chain,omitempty"`
 	RequireAuth  bool                 `json:"require_auth"`
+	DirectLane   bool                 `json:"direct_lane"`
 	Timeout      string               `json:"timeout,omitempty"`
 	Upstream     *upstream.PoolStatus `json:"upstream,omitempty"`
 }
@@ -51,6 +52,10 @@ func Explain(cfg *config.Config, r *http.Request, plugins *pluginapi.Registry) (
 		return ex, nil
 	}
 	var params router.Params
+	if !cfg.Tracing.Enabled {
+		_, _, _, ex.DirectLane = gr.directRoute(r, &params)
+		params.Reset()
+	}
 	r.URL.Path = path
 	i := gr.router.Match(r, path, &params)
 	if i < 0 {
@@ -108,6 +113,11 @@ func (ex *Explanation) WriteText(w io.Writer) {
 	}
 	p("upstream path", ex.UpstreamPath)
 	p("require auth", fmt.Sprint(ex.RequireAuth))
+	lane := "no: the chain below serves it"
+	if ex.DirectLane {
+		lane = "yes on HTTP/1.1 cleartext: the chain's steps are done without the chain (same answer)"
+	}
+	p("direct lane", lane)
 	if ex.Timeout != "" {
 		p("timeout", ex.Timeout)
 	}

@@ -45,7 +45,13 @@ type route struct {
 	compressor       *compress.Compressor // the graph's default; set before buildChain
 	cache            *cache.Cache         // the graph's; nil when no route caches
 	plugins          pluginDeps           // set before buildChain
-	pluginUses       []*pluginUse         // the route's plugins, for their closers
+	// directProxy is the proxy step of a route whose chain does nothing to
+	// a request the direct lane takes (nil: the lane declines the route);
+	// comp is the route's compressor (nil: off), which adds Vary there.
+	directProxy upstream.Direct
+	comp        *compress.Compressor
+	cors        *middleware.CORS // nil: CORS off on the route
+	pluginUses  []*pluginUse     // the route's plugins, for their closers
 }
 
 // routeCounters are a route's request counters; they survive reloads for routes
@@ -133,6 +139,7 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 	if comp, err := routeCompressor(cfg, rc, rt.compressor); err != nil {
 		problems = append(problems, problem(cfg, at("compression"), "%v", err))
 	} else if comp != nil {
+		rt.comp = comp
 		h = comp.Wrap(h)
 		steps = append(steps, "compress("+strings.Join(comp.Encodings(), ",")+")")
 	}
@@ -193,6 +200,14 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 		h = cors.Wrap(h)
 		rt.answersPreflight = true
 		steps = append(steps, "cors")
+	}
+	if d, ok := rt.handler.(upstream.Direct); ok && !rc.RequireAuth && !caches &&
+		len(psteps) == 0 && rl.Disabled && !rc.RequireClientCert {
+		// Left in the chain: CORS (the lane takes no preflight, and adds
+		// what CORS adds to other requests), compression (the lane takes
+		// only requests it passes, and adds its Vary) and the body limit
+		// (nothing to limit on a bodiless request).
+		rt.directProxy, rt.cors = d, cors
 	}
 	slices.Reverse(steps)
 	rt.steps = steps

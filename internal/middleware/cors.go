@@ -211,21 +211,26 @@ func (c *CORS) Wrap(next http.Handler) http.Handler {
 			c.preflight(w, r)
 			return
 		}
-		h := w.Header()
-		addVary(h, valVaryOrigin)
-		if origin := r.Header.Get(hOrigin); origin != "" {
-			if acao := c.allowOrigin(origin); acao != nil {
-				h[hAllowOrigin] = acao
-				if c.exposeHeaders != nil {
-					h[hExposeHeaders] = c.exposeHeaders
-				}
-				if c.credentials {
-					h[hAllowCredentials] = valTrue
-				}
-			}
-		}
+		c.Simple(w.Header(), r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Simple adds to the response header h what Wrap adds for r when r is no
+// preflight: Vary: Origin, and the allow headers for an allowed Origin.
+func (c *CORS) Simple(h http.Header, r *http.Request) {
+	addVary(h, valVaryOrigin)
+	if origin := r.Header.Get(hOrigin); origin != "" {
+		if acao := c.allowOrigin(origin); acao != nil {
+			h[hAllowOrigin] = acao
+			if c.exposeHeaders != nil {
+				h[hExposeHeaders] = c.exposeHeaders
+			}
+			if c.credentials {
+				h[hAllowCredentials] = valTrue
+			}
+		}
+	}
 }
 
 // preflight answers a preflight request.

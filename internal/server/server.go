@@ -135,6 +135,11 @@ func (s *Server) Serve() error {
 		err = s.srv.Serve(s.ln)
 	default:
 		s.h1.Handler, s.h1.ConnState = s.srv.Handler, s.srv.ConnState
+		if d, ok := s.h.(directHandler); ok {
+			// Requests the direct lane takes ask for no upgrade: track
+			// has nothing to count.
+			s.h1.Direct = d.ServeDirect
+		}
 		err = s.h1.Serve(s.ln)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
@@ -169,6 +174,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		_ = s.h1.Close()
 	}
 	return err
+}
+
+// directHandler is a handler with a direct lane (the gateway's).
+type directHandler interface {
+	ServeDirect(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool
 }
 
 // track counts requests that ask for a protocol upgrade, so Shutdown can wait

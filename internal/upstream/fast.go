@@ -97,20 +97,60 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 	if rec := observe.RecordOf(w); rec != nil {
 		defer func() { rec.Backend, rec.Attempts = st.backend, st.attempts }()
 	}
-	fs.trace.Got1xxResponse = fs.got1xx
-	ctx = httptrace.WithClientTrace(ctx, &fs.trace)
-
-	out := r.WithContext(ctx)
-	fs.url = *r.URL
-	out.URL = &fs.url
-	st.ownOut = true
+	in := inboundOf(r)
+	if a, ok := identity.ClientIP(r.Context()); ok {
+		in.clientIP = a
+	}
+	out := fs.outgoing(ctx, r)
 	var spare []string
 	out.Header, spare = fastHeaders(r.Header)
+	st.trusted = h.pool.trust(r)
+	h.setForwarded(out.Header, &in, st.trusted, spare)
+	h.forward(w, r, ctx, fs, out)
+}
+
+// ServeDirect proxies r for the gateway's direct lane, which passes over
+// the middleware chain for a request no step of it would act on (see
+// gateway.serveDirect). r must be fast-path eligible and the caller's own:
+// its header map becomes the outgoing request's, in place. cancel ends r's
+// context, with a cause; the route timeout uses it. clientIP is the client
+// address the edge decided on (the zero Addr for none).
+func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc, clientIP netip.Addr) {
+	fs := &fastState{w: w}
+	st := &fs.st
+	st.inbound, st.cancel = r.Context(), cancel
+	defer st.stopTimer()
+	if rec := observe.RecordOf(w); rec != nil {
+		defer func() { rec.Backend, rec.Attempts = st.backend, st.attempts }()
+	}
+	in := inboundOf(r)
+	in.clientIP = clientIP
+	st.trusted = h.pool.trust(r)
+	forwardInPlace(r.Header)
+	h.setForwarded(r.Header, &in, st.trusted, nil)
+	out := fs.outgoing(r.Context(), r)
+	h.forward(w, r, out.Context(), fs, out)
+}
+
+// outgoing makes the request sent upstream: r under ctx, with the hook that
+// forwards informational answers, and a URL of its own that each attempt
+// aims at its backend in place. Its header is r's; the caller replaces it.
+func (fs *fastState) outgoing(ctx context.Context, r *http.Request) *http.Request {
+	fs.trace.Got1xxResponse = fs.got1xx
+	out := r.WithContext(httptrace.WithClientTrace(ctx, &fs.trace))
+	fs.url = *r.URL
+	out.URL = &fs.url
+	fs.st.ownOut = true
 	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
 	out.RequestURI, out.Close = "", false
 	out.Trailer = nil
-	st.trusted = h.pool.trust(r)
-	h.setForwarded(r, out, st.trusted, spare)
+	return out
+}
+
+// forward sends out (made by outgoing for r, under ctx) and copies the
+// answer to w.
+func (h *routeHandler) forward(w http.ResponseWriter, r *http.Request, ctx context.Context, fs *fastState, out *http.Request) {
+	st := &fs.st
 	if h.opts.RewriteRequest != nil {
 		h.opts.RewriteRequest(out)
 	}
@@ -275,11 +315,7 @@ func fastHeaders(in http.Header) (http.Header, []string) {
 	vals := make([]string, 0, n+forwardedVals)
 	out := make(http.Header, len(in)+4)
 	for k, vv := range in {
-		switch {
-		case hopbyhop.Is(k), k == "Forwarded", k == "X-Forwarded-For", k == "X-Forwarded-Host", k == "X-Forwarded-Proto":
-			continue
-		}
-		if len(named) > 0 && containsString(named, k) {
+		if notForwarded(k, named) {
 			continue
 		}
 		start := len(vals)
@@ -294,6 +330,57 @@ func fastHeaders(in http.Header) (http.Header, []string) {
 		out["User-Agent"] = emptyValue
 	}
 	return out, vals[len(vals):cap(vals)]
+}
+
+// notForwarded reports whether a client's header k stays behind: a
+// hop-by-hop field or one the Connection header names (listed in named), or
+// Forwarded and X-Forwarded-*, which setForwarded makes anew.
+func notForwarded(k string, named []string) bool {
+	switch {
+	case hopbyhop.Is(k), k == "Forwarded", k == "X-Forwarded-For", k == "X-Forwarded-Host", k == "X-Forwarded-Proto":
+		return true
+	}
+	return len(named) > 0 && containsString(named, k)
+}
+
+// forwardInPlace turns a client's request header into the upstream one, by
+// fastHeaders' rules, in place.
+func forwardInPlace(h http.Header) {
+	named := hopbyhop.Named(h)
+	te := false
+	if v := h["Te"]; len(v) > 0 {
+		te = hasTrailersToken(v)
+	}
+	for k := range h {
+		if notForwarded(k, named) {
+			delete(h, k)
+		}
+	}
+	if te {
+		h["Te"] = teTrailers
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = emptyValue
+	}
+}
+
+// inbound is what setForwarded reads of the client's request: taken before
+// its header is turned into the upstream one.
+type inbound struct {
+	remoteAddr, host string
+	tls              bool
+	xff, xfh, xfp    []string // the client's X-Forwarded-For, -Host, -Proto
+	realIP           []string // the client's X-Real-IP
+	clientIP         netip.Addr
+}
+
+func inboundOf(r *http.Request) inbound {
+	h := r.Header
+	return inbound{
+		remoteAddr: r.RemoteAddr, host: r.Host, tls: r.TLS != nil,
+		xff: h["X-Forwarded-For"], xfh: h["X-Forwarded-Host"], xfp: h["X-Forwarded-Proto"],
+		realIP: h["X-Real-Ip"],
+	}
 }
 
 // forwardedVals is the number of values setForwarded may make.
@@ -325,41 +412,42 @@ func hasTrailersToken(te []string) bool {
 	return false
 }
 
-// setForwarded sets X-Forwarded-For/Host/Proto and X-Real-IP on out by the
-// rules of the rewrite hook on the general path, keeping the values it
-// makes in vals (room for forwardedVals, from fastHeaders).
-func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool, vals []string) {
-	hd := out.Header
+// setForwarded sets X-Forwarded-For/Host/Proto and X-Real-IP on the
+// upstream header hd by the rules of the rewrite hook on the general path,
+// keeping the values it makes in vals (room for forwardedVals, from
+// fastHeaders; nil: it makes its own).
+func (h *routeHandler) setForwarded(hd http.Header, in *inbound, trusted bool, vals []string) {
 	if len(vals) < forwardedVals {
 		vals = make([]string, forwardedVals)
 	}
-	peer, _, err := net.SplitHostPort(in.RemoteAddr)
+	peer, _, err := net.SplitHostPort(in.remoteAddr)
 	if err == nil {
 		xff := peer
-		if prior := in.Header["X-Forwarded-For"]; trusted && len(prior) > 0 {
+		if prior := in.xff; trusted && len(prior) > 0 {
 			xff = strings.Join(prior, ", ") + ", " + peer
 		}
 		vals[0] = xff
 		hd["X-Forwarded-For"] = vals[0:1:1]
 	}
-	vals[1] = in.Host
+	vals[1] = in.host
 	hd["X-Forwarded-Host"] = vals[1:2:2]
 	vals[2] = "http"
-	if in.TLS != nil {
+	if in.tls {
 		vals[2] = "https"
 	}
 	hd["X-Forwarded-Proto"] = vals[2:3:3]
 	if trusted {
 		// A trusted proxy's own X-Forwarded-Host and -Proto pass on.
-		for _, k := range [...]string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
-			if v := in.Header[k]; len(v) > 0 {
-				hd[k] = slices.Clone(v)
-			}
+		if len(in.xfp) > 0 {
+			hd["X-Forwarded-Proto"] = slices.Clone(in.xfp)
+		}
+		if len(in.xfh) > 0 {
+			hd["X-Forwarded-Host"] = slices.Clone(in.xfh)
 		}
 	}
 	// X-Real-IP: the client IP the edge decided on, else the peer; a
 	// trusted proxy's own passes on when the edge decided none.
-	if a, ok := identity.ClientIP(in.Context()); ok && a.IsValid() {
+	if a := in.clientIP; a.IsValid() {
 		// Most often the client is the peer, whose text is at hand (an
 		// IPv4 address has one text only).
 		if pa, err := netip.ParseAddr(peer); err == nil && pa.Is4() && pa == a {
@@ -370,14 +458,24 @@ func (h *routeHandler) setForwarded(in, out *http.Request, trusted bool, vals []
 		hd["X-Real-Ip"] = vals[3:4:4]
 		return
 	}
-	if v := in.Header["X-Real-Ip"]; trusted && len(v) > 0 && v[0] != "" {
+	if v := in.realIP; trusted && len(v) > 0 && v[0] != "" {
 		hd["X-Real-Ip"] = slices.Clone(v)
 		return
 	}
-	if ip, ok := peerIP(in); ok {
-		vals[3] = ip
+	if err == nil && peer != "" {
+		vals[3] = peer
 		hd["X-Real-Ip"] = vals[3:4:4]
 		return
 	}
 	delete(hd, "X-Real-Ip")
+}
+
+// DirectEligible reports whether r may take ServeDirect: a request the
+// fast path takes.
+func DirectEligible(r *http.Request) bool { return fastEligible(r) }
+
+// Direct is the direct lane's proxy step; the handlers Pool.Handler returns
+// implement it.
+type Direct interface {
+	ServeDirect(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc, clientIP netip.Addr)
 }

@@ -66,6 +66,10 @@ type conn struct {
 	accepted   time.Time // Shutdown spares a new connection for a moment
 
 	deadlineSet bool // the handler set a deadline (http.ResponseController)
+
+	// directHeader is the header map of the responses Server.Direct
+	// answers, cleared after each.
+	directHeader http.Header
 }
 
 // maxKeptHead is the largest head buffer a connection keeps between
@@ -274,14 +278,19 @@ func (c *conn) serveRequest() bool {
 		ctx, cancel = context.WithCancelCause(c.ctx)
 	}
 	r := req.WithContext(ctx)
-	// 16: a proxied answer carries a dozen headers (the security set, the
-	// request id, the backend's); a map made for fewer grows mid-response.
-	// The map is never reused for a later request: code the handler left
-	// behind may still hold it.
-	w := &response{c: c, req: r, header: make(http.Header, 16), isHead: r.Method == http.MethodHead}
+	w := &response{c: c, req: r, isHead: r.Method == http.MethodHead}
+	direct := c.srv.Direct != nil && b == nil
+	if direct {
+		if c.directHeader == nil {
+			c.directHeader = make(http.Header, newHeaderSize)
+		}
+		w.header = c.directHeader
+	} else {
+		w.header = make(http.Header, newHeaderSize)
+	}
 
 	c.arm(cancel, b)
-	aborted := c.runHandler(w, r)
+	aborted, direct := c.runHandler(w, r, cancel, direct)
 	c.disarm(true)
 	if c.hijacked {
 		cancel(nil)
@@ -293,6 +302,9 @@ func (c *conn) serveRequest() bool {
 	}
 	w.finish()
 	cancel(nil)
+	if direct {
+		clear(c.directHeader)
+	}
 	if cap(c.head) > maxKeptHead {
 		c.head = nil // a large response head's buffer is not kept while idle
 	}
@@ -313,10 +325,19 @@ func (c *conn) serveRequest() bool {
 	return reuse
 }
 
-// runHandler calls the handler; it reports true when the handler panicked,
-// after which the connection is closed without finishing the response (the
-// client sees a truncated answer, as with net/http).
-func (c *conn) runHandler(w *response, r *http.Request) (aborted bool) {
+// newHeaderSize is the size of a new response header map. 16: a proxied
+// answer carries a dozen headers (the security set, the request id, the
+// backend's); a map made for fewer grows mid-response.
+const newHeaderSize = 16
+
+// runHandler offers the request to Server.Direct when direct is set, then
+// calls the handler if Direct declined; answered reports that Direct
+// answered. A handler gets a header map of its own, never reused for a
+// later request: code it left behind may still hold it. aborted reports
+// that the handler panicked, after which the connection is closed without
+// finishing the response (the client sees a truncated answer, as with
+// net/http).
+func (c *conn) runHandler(w *response, r *http.Request, cancel context.CancelCauseFunc, direct bool) (aborted, answered bool) {
 	defer func() {
 		if err := recover(); err != nil {
 			aborted = true
@@ -328,8 +349,14 @@ func (c *conn) runHandler(w *response, r *http.Request) (aborted bool) {
 			}
 		}
 	}()
+	if direct {
+		if c.srv.Direct(w, r, cancel) {
+			return false, true
+		}
+		w.header = make(http.Header, newHeaderSize)
+	}
 	c.srv.Handler.ServeHTTP(w, r)
-	return false
+	return false, false
 }
 
 // lingerClose half-closes a connection whose request body was left unread

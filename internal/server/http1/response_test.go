@@ -2,10 +2,13 @@ package http1
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -535,4 +538,66 @@ func TestResponseHeaderMapReuse(t *testing.T) {
 	wantHeader(t, second, "X-Second", "2")
 	wantNoHeader(t, second, "X-First")
 	wantNoHeader(t, second, "X-Late")
+}
+
+// TestDirectHook: Server.Direct is offered bodiless requests first; what
+// it answers does not reach Handler, which gets a header map of its own for
+// what it declines; the connection's map starts empty for every request
+// Direct answers.
+func TestDirectHook(t *testing.T) {
+	t.Parallel()
+	// Written by the server's goroutine, read here: the socket is no
+	// synchronisation the race detector knows of.
+	var mu sync.Mutex
+	var handled, offered int
+	var seen []string
+	h := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		handled++
+		mu.Unlock()
+		if len(w.Header()) != 0 {
+			t.Errorf("handler's header map starts with %v", w.Header())
+		}
+		w.Header().Set("X-By", "handler")
+	}
+	direct := func(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool {
+		mu.Lock()
+		offered++
+		if r.URL.Path == "/decline" {
+			mu.Unlock()
+			return false
+		}
+		seen = append(seen, fmt.Sprint(len(w.Header())))
+		mu.Unlock()
+		if r.Context().Err() != nil {
+			t.Errorf("request context ended early: %v", r.Context().Err())
+		}
+		w.Header().Set("X-By", "direct")
+		w.Header().Set("X-Path", r.URL.Path)
+		cancel(errors.New("done")) // the server ends it anyway; cancelling early is allowed
+		return true
+	}
+	_, addr := startServer(t, http.HandlerFunc(h), func(s *Server) { s.Direct = direct })
+	c := dial(t, addr)
+	for _, p := range []string{"/a", "/decline", "/b"} {
+		c.send("GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp := c.mustRead("GET")
+		want := "direct"
+		if p == "/decline" {
+			want = "handler"
+		} else {
+			wantHeader(t, resp, "X-Path", p)
+		}
+		wantHeader(t, resp, "X-By", want)
+	}
+	c.send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+	wantHeader(t, c.mustRead("POST"), "X-By", "handler")
+	mu.Lock()
+	defer mu.Unlock()
+	if offered != 3 || handled != 2 {
+		t.Errorf("Direct offered %d requests, handler ran %d times; want 3 and 2", offered, handled)
+	}
+	if fmt.Sprint(seen) != "[0 0]" {
+		t.Errorf("Direct's header map sizes at start: %v, want [0 0]", seen)
+	}
 }

@@ -59,6 +59,12 @@ type Server struct {
 	ConnState func(net.Conn, http.ConnState)
 	// Log receives panics (error) and refused requests (debug). Nil: discard.
 	Log *slog.Logger
+	// Direct, if set, is offered every bodiless request before Handler; a
+	// request it answers (it returns true) does not reach Handler. It must
+	// decline before it writes to w or changes r. w's header map belongs to
+	// the connection and is cleared after the response, so nothing may keep
+	// it past the return. cancel ends r's context, with a cause.
+	Direct func(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
