@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -36,9 +35,9 @@ import (
 
 // ServeDirect answers r on the direct lane when the live graph and r allow
 // it, and reports whether it did. It is the HTTP/1 server's Direct hook: w's
-// header map is the connection's own, and cancel ends r's context with a
-// cause.
-func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool {
+// header map is the connection's own, and ctl serves the request's timeout
+// and informational answers.
+func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstream.Control) bool {
 	if g.tracer != nil {
 		return false
 	}
@@ -51,6 +50,9 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, cancel con
 
 	// From here on the request is this lane's.
 	ensureRequestID(w, r)
+	// The access line's, taken now: the proxy turns r's header into the
+	// upstream one.
+	id := r.Header[httperr.RequestIDHeader]
 	gr.security.Apply(w.Header())
 	r.URL.Path, r.URL.RawPath = path, ""
 	start := g.now()
@@ -85,7 +87,7 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, cancel con
 		rm.observe(r.Method, status, d)
 		if g.access != nil && gr.accessLog && (status >= 500 || gr.accessSample >= 1 || rand.Float64() < gr.accessSample) {
 			dw.entry = observe.AccessEntry{
-				Time: start, RequestID: r.Header.Get(httperr.RequestIDHeader),
+				Time: start, RequestID: id[0],
 				Method: r.Method, Host: r.Host, Path: r.URL.Path, Route: rm.route,
 				Status: status, Bytes: dw.bytes, Duration: d, Record: &dw.rec,
 			}
@@ -96,7 +98,7 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, cancel con
 		directWriters.Put(dw)
 	}()
 	r.URL.Path = rt.upstreamPath(path, &params)
-	rt.directProxy.ServeDirect(dw, r, cancel, ip)
+	rt.directProxy.ServeDirect(dw, r, ctl, ip)
 	return true
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -23,8 +24,8 @@ func laneServer(t *testing.T, g *Gateway, direct bool) (base string, answered *a
 	answered = new(atomic.Int64)
 	s := &http1.Server{Handler: g}
 	if direct {
-		s.Direct = func(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool {
-			ok := g.ServeDirect(w, r, cancel)
+		s.Direct = func(w http.ResponseWriter, r *http.Request, ctl http1.DirectControl) bool {
+			ok := g.ServeDirect(w, r, ctl)
 			if ok {
 				answered.Add(1)
 			}
@@ -110,6 +111,14 @@ type laneCase struct {
 // Date and a generated request id) taken out.
 func answer(t *testing.T, base string, c laneCase) string {
 	t.Helper()
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	return answerOn(t, tr, base, c)
+}
+
+// answerOn is answer over tr, whose connections may carry other requests.
+func answerOn(t *testing.T, tr *http.Transport, base string, c laneCase) string {
+	t.Helper()
 	req, err := http.NewRequest(c.method, base+c.target, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -122,8 +131,6 @@ func answer(t *testing.T, base string, c laneCase) string {
 		}
 		req.Header.Add(c.hdr[i], c.hdr[i+1])
 	}
-	tr := &http.Transport{DisableCompression: true}
-	defer tr.CloseIdleConnections()
 	resp, err := tr.RoundTrip(req)
 	if err != nil {
 		t.Fatalf("%s: %v", c.name, err)
@@ -250,6 +257,12 @@ auth:
 		{name: "backend 204", method: "GET", target: "/api/e?status=204", lane: true},
 		{name: "route timeout", method: "GET", target: "/slow/s?sleep=2s", lane: true},
 		{name: "backend down", method: "GET", target: "/down/x", lane: true},
+		{name: "request id named by Connection, backend down", method: "GET", target: "/down/y",
+			hdr: []string{"X-Request-Id", "abc-1", "Connection", "X-Request-Id"}, lane: true},
+		{name: "request id named by Connection", method: "GET", target: "/api/c", hdr: []string{"X-Request-Id", "abc-2", "Connection", "X-Request-Id"}, lane: true},
+		{name: "User-Agent named by Connection", method: "GET", target: "/api/ua", hdr: []string{"User-Agent", "curl/8", "Connection", "User-Agent"}, lane: true},
+		{name: "gRPC content type named by Connection", method: "GET", target: "/down/g",
+			hdr: []string{"Content-Type", "application/grpc", "Connection", "Content-Type"}, lane: true},
 
 		{name: "compression accepted", method: "GET", target: "/api/gz", hdr: []string{"Accept-Encoding", "gzip"}},
 		{name: "preflight", method: "OPTIONS", target: "/api/p", hdr: []string{"Origin", "https://app.example", "Access-Control-Request-Method", "PUT"}},
@@ -443,6 +456,7 @@ auth:
 		{target: "/authed/x"},
 		{target: "/health"},
 		{target: "/api/x", tracing: true},
+		{target: "/api/" + strings.Repeat("x", 9000)}, // over max_uri_bytes: 414 from the chain
 	} {
 		cfg := load(t, cfgText)
 		cfg.Tracing.Enabled = tc.tracing
@@ -460,5 +474,173 @@ auth:
 		if ex.DirectLane != tc.want {
 			t.Errorf("%s (Accept-Encoding %q, tracing %v): direct lane %v, want %v", tc.target, tc.ae, tc.tracing, ex.DirectLane, tc.want)
 		}
+	}
+}
+
+// TestDirectLaneInformationalAndClientGone: the lane forwards a backend's
+// 103 Early Hints as the chain does, and a client that goes away ends the
+// upstream request (counted 499, no backend failure).
+func TestDirectLaneInformationalAndClientGone(t *testing.T) {
+	gone := make(chan struct{}, 1)
+	backend := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hints" {
+			w.Header().Set("Link", "</a.css>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Del("Link")
+			_, _ = io.WriteString(w, "final")
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			gone <- struct{}{}
+		case <-time.After(10 * time.Second):
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = backend.Serve(ln) }()
+	t.Cleanup(func() { _ = backend.Close() })
+	g := newGateway(t, quiet+fmt.Sprintf("routes:\n  - name: api\n    match: { prefix: / }\n    backends: [ { url: %q } ]\n", "http://"+ln.Addr().String()))
+	lane, answered := laneServer(t, g, true)
+
+	raw := func(path, extra string) net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", strings.TrimPrefix(lane, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n"+extra+"\r\n")
+		return c
+	}
+	c := raw("/hints", "Connection: close\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(io.LimitReader(c, 4096))
+	c.Close()
+	got := string(b)
+	if !strings.HasPrefix(got, "HTTP/1.1 103 Early Hints\r\n") || !strings.Contains(got, "Link: </a.css>; rel=preload") ||
+		!strings.Contains(got, "HTTP/1.1 200 OK") || !strings.HasSuffix(got, "final") {
+		t.Errorf("103 through the lane:\n%s", got)
+	}
+
+	c = raw("/slow", "")
+	time.Sleep(100 * time.Millisecond) // past the server's 10 ms before it watches the client
+	c.Close()
+	select {
+	case <-gone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the backend's request was not ended when the client went away")
+	}
+	// The lane returns once the aborted exchange has unwound.
+	waitForCond(t, func() bool { return answered.Load() == 2 })
+	waitForCond(t, func() bool { return g.current.Load().routes[0].counters.classes[4].Load() == 1 })
+	st := g.current.Load().routes[0].pool.Status()
+	for _, b := range st.Backends {
+		if b.Failures != 0 || b.Breaker != "closed" {
+			t.Errorf("a client going away counted against the backend: %+v", b)
+		}
+	}
+}
+
+func waitForCond(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestDirectLaneKeepAlive sends a mix of requests the lane takes and
+// requests it leaves to the chain over one keep-alive connection, and wants
+// what a server without the lane answers over one connection: nothing of
+// one answer shows in the next.
+func TestDirectLaneKeepAlive(t *testing.T) {
+	up := reflector(t)
+	g := newGateway(t, quiet+fmt.Sprintf(`
+routes:
+  - name: api
+    match: { prefix: /api }
+    backends: [ { url: %[1]q } ]
+    response_headers:
+      set: { X-Route: api }
+  - name: other
+    match: { prefix: /other }
+    backends: [ { url: %[1]q } ]
+`, up))
+	lane, answered := laneServer(t, g, true)
+	chain, _ := laneServer(t, g, false)
+	seq := []laneCase{
+		{name: "1", method: "GET", target: "/api/a", hdr: []string{"Origin", "https://x.example"}},
+		{name: "2", method: "GET", target: "/other/b", hdr: []string{"Accept-Encoding", "gzip"}},
+		{name: "3", method: "GET", target: "/other/c"},
+		{name: "4", method: "HEAD", target: "/api/d"},
+		{name: "5", method: "GET", target: "/nowhere"},
+		{name: "6", method: "GET", target: "/api/e?status=500"},
+		{name: "7", method: "GET", target: "/other/f"},
+	}
+	run := func(base string) []string {
+		tr := &http.Transport{DisableCompression: true, MaxConnsPerHost: 1}
+		defer tr.CloseIdleConnections()
+		var out []string
+		for _, c := range seq {
+			out = append(out, answerOn(t, tr, base, c))
+		}
+		return out
+	}
+	got, want := run(lane), run(chain)
+	if answered.Load() != 5 {
+		t.Errorf("the lane answered %d requests, want 5", answered.Load())
+	}
+	for i := range seq {
+		if got[i] != want[i] {
+			t.Errorf("request %s: direct lane answered\n%s\nthe chain\n%s", seq[i].name, got[i], want[i])
+		}
+	}
+}
+
+// TestDirectLaneIPHash: ip-hash balancing keys on the client IP the edge
+// decided on, on the lane as on the chain.
+func TestDirectLaneIPHash(t *testing.T) {
+	var urls []string
+	for i := range 4 {
+		name := fmt.Sprintf("b%d", i)
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, name)
+		}))
+		t.Cleanup(s.Close)
+		urls = append(urls, fmt.Sprintf("{ url: %q }", s.URL))
+	}
+	g := newGateway(t, quiet+fmt.Sprintf(`
+server:
+  trusted_proxies: [127.0.0.1/32]
+upstreams:
+  pool:
+    load_balancing: ip-hash
+    backends: [ %s ]
+routes:
+  - name: api
+    match: { prefix: / }
+    upstream: pool
+`, strings.Join(urls, ", ")))
+	lane, answered := laneServer(t, g, true)
+	chain, _ := laneServer(t, g, false)
+	var first string
+	for i := range 8 {
+		c := laneCase{name: "hash", method: "GET", target: "/x", hdr: []string{"X-Forwarded-For", fmt.Sprintf("10.0.0.%d, 203.0.113.9", i)}}
+		got, want := answer(t, lane, c), answer(t, chain, c)
+		if got != want {
+			t.Errorf("XFF 10.0.0.%d: lane\n%s\nchain\n%s", i, got, want)
+		}
+		if first == "" {
+			first = got
+		} else if got != first {
+			t.Errorf("XFF 10.0.0.%d: one client reached two backends:\n%s\n%s", i, first, got)
+		}
+	}
+	if answered.Load() != 8 {
+		t.Errorf("the lane answered %d requests, want 8", answered.Load())
 	}
 }

@@ -52,7 +52,12 @@ func Explain(cfg *config.Config, r *http.Request, plugins *pluginapi.Registry) (
 		return ex, nil
 	}
 	var params router.Params
-	if !cfg.Tracing.Enabled {
+	// The lane runs on the HTTP/1.1 server, which serves a cleartext
+	// listener without h2c.
+	if !cfg.Tracing.Enabled && !cfg.Server.TLS.Enabled() && !cfg.Server.H2C {
+		if r.RequestURI == "" {
+			r.RequestURI = r.URL.RequestURI() // as the client would send it
+		}
 		_, _, _, ex.DirectLane = gr.directRoute(r, &params)
 		params.Reset()
 	}
@@ -115,7 +120,7 @@ func (ex *Explanation) WriteText(w io.Writer) {
 	p("require auth", fmt.Sprint(ex.RequireAuth))
 	lane := "no: the chain below serves it"
 	if ex.DirectLane {
-		lane = "yes on HTTP/1.1 cleartext: the chain's steps are done without the chain (same answer)"
+		lane = "yes: the chain's steps are done without the chain (same answer)"
 	}
 	p("direct lane", lane)
 	if ex.Timeout != "" {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/altair-gateway/altair/internal/config"
 	"github.com/altair-gateway/altair/internal/server/http1"
+	"github.com/altair-gateway/altair/internal/upstream"
 )
 
 // Server is one HTTP listener in front of a handler.
@@ -138,7 +139,9 @@ func (s *Server) Serve() error {
 		if d, ok := s.h.(directHandler); ok {
 			// Requests the direct lane takes ask for no upgrade: track
 			// has nothing to count.
-			s.h1.Direct = d.ServeDirect
+			s.h1.Direct = func(w http.ResponseWriter, r *http.Request, ctl http1.DirectControl) bool {
+				return d.ServeDirect(w, r, ctl)
+			}
 		}
 		err = s.h1.Serve(s.ln)
 	}
@@ -178,7 +181,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // directHandler is a handler with a direct lane (the gateway's).
 type directHandler interface {
-	ServeDirect(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool
+	ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstream.Control) bool
 }
 
 // track counts requests that ask for a protocol upgrade, so Shutdown can wait

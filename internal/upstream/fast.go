@@ -14,8 +14,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/altair-gateway/altair/internal/hopbyhop"
+	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
 	"github.com/altair-gateway/altair/internal/observe"
 )
@@ -84,6 +86,29 @@ type fastState struct {
 	// ReverseProxy does.
 	mu1xx   sync.Mutex
 	tripped bool
+	// lane: the request is the direct lane's, whose header has become the
+	// upstream one; clientID and clientCT are its request id and
+	// Content-Type as the client sent them (see errorRequest).
+	lane               bool
+	clientID, clientCT []string
+}
+
+// errorRequest is the request an error answer is made for: r, or for the
+// direct lane a stand-in with r's request id and Content-Type as the client
+// sent them.
+func (fs *fastState) errorRequest(r *http.Request) *http.Request {
+	if !fs.lane {
+		return r
+	}
+	e := r.WithContext(r.Context())
+	e.Header = http.Header{}
+	if fs.clientID != nil {
+		e.Header[httperr.RequestIDHeader] = fs.clientID
+	}
+	if fs.clientCT != nil {
+		e.Header["Content-Type"] = fs.clientCT
+	}
+	return e
 }
 
 // serveFast proxies r; see fastEligible.
@@ -111,25 +136,52 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 
 // ServeDirect proxies r for the gateway's direct lane, which passes over
 // the middleware chain for a request no step of it would act on (see
-// gateway.serveDirect). r must be fast-path eligible and the caller's own:
-// its header map becomes the outgoing request's, in place. cancel ends r's
-// context, with a cause; the route timeout uses it. clientIP is the client
-// address the edge decided on (the zero Addr for none).
-func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc, clientIP netip.Addr) {
+// gateway.ServeDirect). r must be fast-path eligible and the caller's own:
+// it becomes the outgoing request itself (its header map turned into the
+// upstream one, its URL aimed at each backend in place) and is given back
+// as it was but for the header. ctl keeps the route timeout and takes the
+// informational answers, which serveFast does with a context and a trace
+// of its own. clientIP is the client address the edge decided on (the zero
+// Addr for none).
+func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl Control, clientIP netip.Addr) {
 	fs := &fastState{w: w}
 	st := &fs.st
-	st.inbound, st.cancel = r.Context(), cancel
+	st.inbound = r.Context()
+	if h.opts.Timeout > 0 {
+		st.timer = ctl.Timeout(h.opts.Timeout, ErrTimeout)
+	}
 	defer st.stopTimer()
+	ctl.On1xx(fs.got1xx)
 	if rec := observe.RecordOf(w); rec != nil {
 		defer func() { rec.Backend, rec.Attempts = st.backend, st.attempts }()
 	}
 	in := inboundOf(r)
-	in.clientIP = clientIP
+	in.clientIP, st.clientIP = clientIP, clientIP
 	st.trusted = h.pool.trust(r)
+	// An error answer and the logs name the client's request id, and tell
+	// gRPC by its Content-Type: both as the client sent them, before the
+	// header becomes the upstream one (which may lose them).
+	fs.clientID, fs.clientCT, fs.lane = r.Header[httperr.RequestIDHeader], r.Header["Content-Type"], true
 	forwardInPlace(r.Header)
 	h.setForwarded(r.Header, &in, st.trusted, nil)
-	out := fs.outgoing(r.Context(), r)
-	h.forward(w, r, out.Context(), fs, out)
+
+	saved, savedURL := *r, *r.URL
+	defer func() { *r, *r.URL = saved, savedURL }()
+	st.ownOut = true
+	r.Body, r.GetBody, r.ContentLength = nil, nil, 0
+	r.RequestURI, r.Close = "", false
+	r.Trailer = nil
+	h.forward(w, r, r.Context(), fs, r)
+}
+
+// Control is what the direct lane's server gives ServeDirect for a request.
+type Control interface {
+	// Timeout ends the request's context with cause once d has passed,
+	// unless Stop is called first; Stop reports false when it has fired.
+	Timeout(d time.Duration, cause error) interface{ Stop() bool }
+	// On1xx has f receive the informational answers that requests made
+	// under the request's context get.
+	On1xx(f func(code int, header textproto.MIMEHeader) error)
 }
 
 // outgoing makes the request sent upstream: r under ctx, with the hook that
@@ -160,19 +212,19 @@ func (h *routeHandler) forward(w http.ResponseWriter, r *http.Request, ctx conte
 	fs.tripped = true
 	fs.mu1xx.Unlock()
 	if err != nil {
-		h.writeError(w, r, ctx, st, err)
+		h.writeError(w, fs.errorRequest(r), ctx, st, err)
 		return
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		discard(resp)
-		h.writeError(w, r, ctx, st, errors.New("backend switched protocols on a request that asked for no upgrade"))
+		h.writeError(w, fs.errorRequest(r), ctx, st, errors.New("backend switched protocols on a request that asked for no upgrade"))
 		return
 	}
 	hopbyhop.Remove(resp.Header)
 	if m := h.opts.ModifyResponse; m != nil {
 		if err := m(resp); err != nil {
 			_ = resp.Body.Close()
-			h.writeError(w, r, ctx, st, err)
+			h.writeError(w, fs.errorRequest(r), ctx, st, err)
 			return
 		}
 	}
@@ -326,8 +378,8 @@ func fastHeaders(in http.Header) (http.Header, []string) {
 	if te := in["Te"]; len(te) > 0 && hasTrailersToken(te) {
 		out["Te"] = teTrailers
 	}
-	if _, ok := in["User-Agent"]; !ok {
-		out["User-Agent"] = emptyValue
+	if _, ok := out["User-Agent"]; !ok {
+		out["User-Agent"] = emptyValue // what is left of the client's, as ReverseProxy does
 	}
 	return out, vals[len(vals):cap(vals)]
 }
@@ -477,5 +529,5 @@ func DirectEligible(r *http.Request) bool { return fastEligible(r) }
 // Direct is the direct lane's proxy step; the handlers Pool.Handler returns
 // implement it.
 type Direct interface {
-	ServeDirect(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc, clientIP netip.Addr)
+	ServeDirect(w http.ResponseWriter, r *http.Request, ctl Control, clientIP netip.Addr)
 }

@@ -241,6 +241,7 @@ func TestForwardInPlace(t *testing.T) {
 		{"Te": {"deflate"}, "Upgrade": {"h2c"}, "Proxy-Connection": {"keep-alive"}, "Trailer": {"X"}},
 		{"Forwarded": {"for=1.2.3.4"}, "X-Forwarded-For": {"1.2.3.4"}, "X-Forwarded-Host": {"h"}, "X-Forwarded-Proto": {"https"}, "X-Real-Ip": {"9.9.9.9"}},
 		{"Connection": {"close"}, "Transfer-Encoding": {"chunked"}, "Proxy-Authorization": {"x"}, "Cookie": {"a=b"}},
+		{"Connection": {"User-Agent"}, "User-Agent": {"curl/8"}}, // ReverseProxy then sends an empty one, that is none
 	} {
 		want, _ := fastHeaders(in)
 		got := in.Clone()

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -127,6 +128,10 @@ type reqState struct {
 	ownOut   bool
 	attempts int
 	backend  string // the last backend tried
+	// clientIP is the client address the edge decided on, when the caller
+	// carries it itself rather than in the request's context (the direct
+	// lane); the zero Addr otherwise.
+	clientIP netip.Addr
 }
 
 type stateKey struct{}
@@ -248,7 +253,11 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 
 	var f filter
 	if p.algorithm == AlgorithmIPHash {
-		f.hash = hashString(clientIP(out, st.trusted))
+		if st.clientIP.IsValid() {
+			f.hash = hashString(st.clientIP.String())
+		} else {
+			f.hash = hashString(clientIP(out, st.trusted))
+		}
 	}
 	b, probe := p.next(&f)
 	if b == nil {

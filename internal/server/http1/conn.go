@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"runtime"
 	"strconv"
 	"sync"
@@ -70,6 +71,10 @@ type conn struct {
 	// directHeader is the header map of the responses Server.Direct
 	// answers, cleared after each.
 	directHeader http.Header
+	// trace is in reqBase's values when Server.Direct is set: its
+	// Got1xxResponse is got1xx.
+	trace httptrace.ClientTrace
+	directState
 }
 
 // maxKeptHead is the largest head buffer a connection keeps between
@@ -279,8 +284,9 @@ func (c *conn) serveRequest() bool {
 	}
 	r := req.WithContext(ctx)
 	w := &response{c: c, req: r, isHead: r.Method == http.MethodHead}
-	direct := c.srv.Direct != nil && b == nil
-	if direct {
+	// Direct's requests need what serve put in reqBase for them.
+	offered := c.srv.Direct != nil && b == nil && c.reqBase != nil
+	if offered {
 		if c.directHeader == nil {
 			c.directHeader = make(http.Header, newHeaderSize)
 		}
@@ -289,8 +295,8 @@ func (c *conn) serveRequest() bool {
 		w.header = make(http.Header, newHeaderSize)
 	}
 
-	c.arm(cancel, b)
-	aborted, direct := c.runHandler(w, r, cancel, direct)
+	c.arm(ctx, cancel, b, offered)
+	aborted := c.runHandler(w, r, offered)
 	c.disarm(true)
 	if c.hijacked {
 		cancel(nil)
@@ -302,8 +308,8 @@ func (c *conn) serveRequest() bool {
 	}
 	w.finish()
 	cancel(nil)
-	if direct {
-		clear(c.directHeader)
+	if offered {
+		clear(c.directHeader) // whatever Direct did with it
 	}
 	if cap(c.head) > maxKeptHead {
 		c.head = nil // a large response head's buffer is not kept while idle
@@ -331,13 +337,12 @@ func (c *conn) serveRequest() bool {
 const newHeaderSize = 16
 
 // runHandler offers the request to Server.Direct when direct is set, then
-// calls the handler if Direct declined; answered reports that Direct
-// answered. A handler gets a header map of its own, never reused for a
+// calls the handler if Direct declined. A handler gets a header map of its own, never reused for a
 // later request: code it left behind may still hold it. aborted reports
 // that the handler panicked, after which the connection is closed without
 // finishing the response (the client sees a truncated answer, as with
 // net/http).
-func (c *conn) runHandler(w *response, r *http.Request, cancel context.CancelCauseFunc, direct bool) (aborted, answered bool) {
+func (c *conn) runHandler(w *response, r *http.Request, direct bool) (aborted bool) {
 	defer func() {
 		if err := recover(); err != nil {
 			aborted = true
@@ -350,13 +355,13 @@ func (c *conn) runHandler(w *response, r *http.Request, cancel context.CancelCau
 		}
 	}()
 	if direct {
-		if c.srv.Direct(w, r, cancel) {
-			return false, true
+		if c.srv.Direct(w, r, c) {
+			return false
 		}
 		w.header = make(http.Header, newHeaderSize)
 	}
 	c.srv.Handler.ServeHTTP(w, r)
-	return false, false
+	return false
 }
 
 // lingerClose half-closes a connection whose request body was left unread
@@ -491,21 +496,25 @@ func (c *conn) refuse(err error) {
 func (c *conn) cancelRequest() {
 	c.watchMu.Lock()
 	if c.linked != nil {
-		c.linked(context.Cause(c.ctx))
+		c.cancelLocked(c.linked, context.Cause(c.ctx))
 	}
 	c.watchMu.Unlock()
 }
 
 // arm starts the disconnect watcher's timer for a request, whose context
-// cancel ends; b is its body, nil for none. It also links cancel to the
-// connection's context (see cancelRequest), calling it at once if that has
-// ended already.
-func (c *conn) arm(cancel context.CancelCauseFunc, b *body) {
+// ctx cancel ends; b is its body, nil for none; direct: it is offered to
+// Server.Direct, for which the connection watches ctx (see Watch). It also
+// links cancel to the connection's context (see cancelRequest), calling it
+// at once if that has ended already.
+func (c *conn) arm(ctx context.Context, cancel context.CancelCauseFunc, b *body, direct bool) {
 	c.watchMu.Lock()
 	c.inHandler = true
 	c.reqCancel = cancel
 	c.linked = cancel
 	c.watchBody = b
+	if direct {
+		c.dctx = ctx
+	}
 	c.watchMu.Unlock()
 	if c.ctx.Err() != nil {
 		cancel(context.Cause(c.ctx))
@@ -551,7 +560,7 @@ func (c *conn) watch() {
 	if err != nil && !(errors.As(err, &ne) && ne.Timeout()) {
 		c.clientGone = true
 		if c.reqCancel != nil {
-			c.reqCancel(nil)
+			c.cancelLocked(c.reqCancel, nil)
 		}
 	}
 	c.watching = false
@@ -569,6 +578,11 @@ func (c *conn) disarm(ended bool) {
 	if ended {
 		c.linked = nil
 	}
+	if c.armed {
+		c.armed = false
+		c.timer.Stop() // a Direct request's timeout ends with the request
+	}
+	c.dctx, c.interruptFn, c.on1xx = nil, nil, nil
 	c.inHandler = false
 	c.reqCancel = nil
 	c.watchBody = nil

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/altair-gateway/altair/internal/interrupt"
 )
 
 const get11 = "GET / HTTP/1.1\r\nHost: t\r\n\r\n"
@@ -560,7 +563,7 @@ func TestDirectHook(t *testing.T) {
 		}
 		w.Header().Set("X-By", "handler")
 	}
-	direct := func(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool {
+	direct := func(w http.ResponseWriter, r *http.Request, ctl DirectControl) bool {
 		mu.Lock()
 		offered++
 		if r.URL.Path == "/decline" {
@@ -574,7 +577,6 @@ func TestDirectHook(t *testing.T) {
 		}
 		w.Header().Set("X-By", "direct")
 		w.Header().Set("X-Path", r.URL.Path)
-		cancel(errors.New("done")) // the server ends it anyway; cancelling early is allowed
 		return true
 	}
 	_, addr := startServer(t, http.HandlerFunc(h), func(s *Server) { s.Direct = direct })
@@ -599,5 +601,72 @@ func TestDirectHook(t *testing.T) {
 	}
 	if fmt.Sprint(seen) != "[0 0]" {
 		t.Errorf("Direct's header map sizes at start: %v, want [0 0]", seen)
+	}
+}
+
+// TestDirectControl: the timeout ends the request's context with its cause
+// and runs what interrupt.AfterFunc registered under it; a stopped timeout
+// does nothing, and a later request on the connection is not touched by an
+// earlier one's timer. Contexts derived from the request's are left to
+// context.AfterFunc.
+func TestDirectControl(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("route timeout")
+	results := make(chan string, 8)
+	direct := func(w http.ResponseWriter, r *http.Request, ctl DirectControl) bool {
+		ctx := r.Context()
+		switch r.URL.Path {
+		case "/fire":
+			ran := make(chan struct{})
+			stop := interrupt.AfterFunc(ctx, func() { close(ran) })
+			tm := ctl.Timeout(20*time.Millisecond, cause)
+			select {
+			case <-ran:
+			case <-time.After(5 * time.Second):
+				results <- "interrupt did not run"
+				return true
+			}
+			results <- fmt.Sprintf("cause=%v stopTimer=%v stopInterrupt=%v", context.Cause(ctx), tm.Stop(), stop())
+		case "/stop":
+			ran := false
+			stop := interrupt.AfterFunc(ctx, func() { ran = true })
+			tm := ctl.Timeout(time.Hour, cause)
+			results <- fmt.Sprintf("stopTimer=%v stopInterrupt=%v err=%v ran=%v", tm.Stop(), stop(), ctx.Err(), ran)
+		case "/short":
+			// A timeout stopped just before it is due: its late run must
+			// not reach the next request.
+			ctl.Timeout(time.Millisecond, cause).Stop()
+			results <- "short"
+		case "/after":
+			time.Sleep(20 * time.Millisecond)
+			results <- fmt.Sprintf("err=%v", ctx.Err())
+		case "/derived":
+			d, cancel := context.WithCancel(ctx)
+			ran := make(chan struct{})
+			interrupt.AfterFunc(d, func() { close(ran) })
+			cancel()
+			select {
+			case <-ran:
+				results <- "derived ran"
+			case <-time.After(5 * time.Second):
+				results <- "derived did not run"
+			}
+		}
+		return true
+	}
+	_, addr := startServer(t, http.NotFoundHandler(), func(s *Server) { s.Direct = direct })
+	c := dial(t, addr)
+	for _, tc := range []struct{ path, want string }{
+		{"/fire", "cause=route timeout stopTimer=false stopInterrupt=false"},
+		{"/stop", "stopTimer=true stopInterrupt=true err=<nil> ran=false"},
+		{"/short", "short"},
+		{"/after", "err=<nil>"},
+		{"/derived", "derived ran"},
+	} {
+		c.send("GET " + tc.path + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.mustRead("GET")
+		if got := <-results; got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.path, got, tc.want)
+		}
 	}
 }

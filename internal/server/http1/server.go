@@ -32,9 +32,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/altair-gateway/altair/internal/interrupt"
 )
 
 // Server serves HTTP/1.x on the listeners given to Serve.
@@ -63,8 +66,11 @@ type Server struct {
 	// request it answers (it returns true) does not reach Handler. It must
 	// decline before it writes to w or changes r. w's header map belongs to
 	// the connection and is cleared after the response, so nothing may keep
-	// it past the return. cancel ends r's context, with a cause.
-	Direct func(w http.ResponseWriter, r *http.Request, cancel context.CancelCauseFunc) bool
+	// it past the return. ctl serves the request's timeout and the
+	// informational answers of the upstream requests made under its
+	// context, which the connection also makes interrupt.AfterFunc watch
+	// without a registration of its own.
+	Direct func(w http.ResponseWriter, r *http.Request, ctl DirectControl) bool
 
 	mu         sync.Mutex
 	listeners  map[net.Listener]struct{}
@@ -147,6 +153,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		c.ctx, c.cancel = context.WithCancel(base)
 		if _, ok := c.ctx.Deadline(); !ok {
 			c.reqBase = context.WithoutCancel(c.ctx)
+			if s.Direct != nil {
+				// For the requests Direct answers (see DirectControl).
+				c.trace.Got1xxResponse = c.got1xx
+				c.reqBase = interrupt.With(httptrace.WithClientTrace(c.reqBase, &c.trace), c)
+				c.stopInterrupt = c.unwatch
+			}
 		}
 		c.stopLink = context.AfterFunc(c.ctx, c.cancelRequest)
 		c.state.Store(int32(http.StateNew))

@@ -42,6 +42,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/altair-gateway/altair/internal/interrupt"
 	"github.com/altair-gateway/altair/internal/rawio"
 )
 
@@ -220,7 +221,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	// stop stays nil and counts as "not cancelled".
 	var stop func() bool
 	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, c.expire)
+		stop = interrupt.AfterFunc(ctx, c.expire)
 	}
 	// unwatch stops the watcher when the exchange fails before a body
 	// takes the connection over (the connection is closed then anyway).

@@ -1,0 +1,141 @@
+package http1
+
+import (
+	"context"
+	"net/textproto"
+	"time"
+)
+
+// DirectControl is what Server.Direct gets for its request beside w and r.
+// The connection serves it with state of its own, reused from request to
+// request, where a handler would make contexts and timers for each.
+type DirectControl interface {
+	// Timeout ends the request's context with cause once d has passed,
+	// unless Stop is called first; Stop reports false when it has fired.
+	// A request has one at most; it ends with the request.
+	Timeout(d time.Duration, cause error) interface{ Stop() bool }
+	// On1xx has f receive the informational (1xx) answers that upstream
+	// requests made under the request's context get, through the
+	// httptrace.ClientTrace in its values.
+	On1xx(f func(code int, header textproto.MIMEHeader) error)
+}
+
+// directState is the per-connection state behind DirectControl and
+// interrupt.Watcher; c.watchMu guards it.
+type directState struct {
+	// dctx is the context of the request Direct is serving, the only one
+	// Watch takes; interruptFn is the function registered for it.
+	dctx        context.Context
+	interruptFn func()
+	// stopInterrupt is c.unwatch, made once.
+	stopInterrupt func() bool
+
+	timer    *time.Timer // the request timeout's, reused
+	armed    bool        // the timeout is set and has neither fired nor been stopped
+	deadline time.Time   // when it fires; a late run of the timer's func for an earlier request acts only after it
+	cause    error
+
+	on1xx func(int, textproto.MIMEHeader) error
+}
+
+// Watch implements interrupt.Watcher for the context of the request Direct
+// is serving: the connection runs f where it ends that context (the client
+// went away, the connection's context ended, the timeout fired).
+func (c *conn) Watch(ctx context.Context, f func()) (func() bool, bool) {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.dctx == nil || ctx != c.dctx || c.interruptFn != nil {
+		return nil, false
+	}
+	if ctx.Err() != nil {
+		go f() // as context.AfterFunc does for a context that has ended
+		return stopped, true
+	}
+	c.interruptFn = f
+	return c.stopInterrupt, true
+}
+
+func stopped() bool { return false }
+
+// unwatch is the stop function Watch returns.
+func (c *conn) unwatch() bool {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if c.interruptFn == nil {
+		return false
+	}
+	c.interruptFn = nil
+	return true
+}
+
+// cancelLocked ends the running request's context with cause, and runs
+// what Watch registered for it. c.watchMu is held.
+func (c *conn) cancelLocked(cancel context.CancelCauseFunc, cause error) {
+	cancel(cause)
+	if f := c.interruptFn; f != nil {
+		c.interruptFn = nil
+		f()
+	}
+}
+
+// Timeout implements DirectControl.
+func (c *conn) Timeout(d time.Duration, cause error) interface{ Stop() bool } {
+	c.watchMu.Lock()
+	c.armed, c.deadline, c.cause = true, time.Now().Add(d), cause
+	c.watchMu.Unlock()
+	if c.timer == nil {
+		c.timer = time.AfterFunc(d, c.timeout)
+	} else {
+		c.timer.Reset(d)
+	}
+	return (*directTimeout)(c)
+}
+
+// timeout is the timer's function: it cancels the request if its timeout
+// is still set and due (a run left over from an earlier request's timer is
+// not).
+func (c *conn) timeout() {
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if !c.armed || time.Now().Before(c.deadline) {
+		return
+	}
+	c.armed = false
+	if c.reqCancel != nil {
+		c.cancelLocked(c.reqCancel, c.cause)
+	}
+}
+
+// directTimeout is the Stop of Timeout.
+type directTimeout conn
+
+func (t *directTimeout) Stop() bool {
+	c := (*conn)(t)
+	c.timer.Stop()
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
+	if !c.armed {
+		return false
+	}
+	c.armed = false
+	return true
+}
+
+// On1xx implements DirectControl.
+func (c *conn) On1xx(f func(code int, header textproto.MIMEHeader) error) {
+	c.watchMu.Lock()
+	c.on1xx = f
+	c.watchMu.Unlock()
+}
+
+// got1xx is the Got1xxResponse of the connection's trace: it passes the
+// answer to what the request Direct serves set with On1xx, if anything.
+func (c *conn) got1xx(code int, header textproto.MIMEHeader) error {
+	c.watchMu.Lock()
+	f := c.on1xx
+	c.watchMu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f(code, header)
+}
