@@ -450,7 +450,7 @@ func TestSharedOnRedisCluster(t *testing.T) {
 	// Flushed as Run does, again until the blocks are there: on a loaded
 	// machine a ping can pass the Redis timeout, and a flush while Redis
 	// counts as down keeps its counts for the next one.
-	waitUntil(t, 5*time.Second, "five blocks on both", func() bool {
+	waitUntil(t, 15*time.Second, "five blocks on both", func() bool {
 		a.blocks.flush(context.Background())
 		b.blocks.flush(context.Background())
 		return len(a.blocker.Blocked()) == 5 && len(b.blocker.Blocked()) == 5

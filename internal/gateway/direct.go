@@ -50,9 +50,11 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 
 	// From here on the request is this lane's.
 	ensureRequestID(w, r)
-	// The access line's, taken now: the proxy turns r's header into the
-	// upstream one.
+	// The access line's, taken now: the proxy step turns r into the
+	// outgoing request.
 	id := r.Header[httperr.RequestIDHeader]
+	host := r.Host // the proxy step may change r.Host (header operations)
+	var up string  // the path the backend is asked for, which the chain logs
 	gr.security.Apply(w.Header())
 	r.URL.Path, r.URL.RawPath = path, ""
 	start := g.now()
@@ -88,7 +90,7 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 		if g.access != nil && gr.accessLog && (status >= 500 || gr.accessSample >= 1 || rand.Float64() < gr.accessSample) {
 			dw.entry = observe.AccessEntry{
 				Time: start, RequestID: id[0],
-				Method: r.Method, Host: r.Host, Path: r.URL.Path, Route: rm.route,
+				Method: r.Method, Host: host, Path: up, Route: rm.route,
 				Status: status, Bytes: dw.bytes, Duration: d, Record: &dw.rec,
 			}
 			g.access.Log(&dw.entry)
@@ -97,7 +99,8 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 		dw.ResponseWriter, dw.comp = nil, nil
 		directWriters.Put(dw)
 	}()
-	r.URL.Path = rt.upstreamPath(path, &params)
+	up = rt.upstreamPath(path, &params)
+	r.URL.Path = up
 	rt.directProxy.ServeDirect(dw, r, ctl, ip)
 	return true
 }

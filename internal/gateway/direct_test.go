@@ -358,6 +358,8 @@ func TestDirectLaneDeclines(t *testing.T) {
 		{name: "ddos on", cfg: "defaults:\n  health_check: { disabled: true }\nedge:\n  rate_limit: { disabled: true }\n" + route},
 		{name: "rate limit on", cfg: "defaults:\n  health_check: { disabled: true }\nedge:\n  ddos: { disabled: true }\n" + route, limited: true},
 		{name: "switched off", cfg: quiet + "server:\n  direct_lane: { disabled: true }\n" + route},
+		{name: "h2c pool", cfg: quiet + fmt.Sprintf("upstreams:\n  p:\n    transport: { protocol: h2c }\n    backends: [ { url: %q } ]\n"+
+			"routes:\n  - name: api\n    match: { prefix: / }\n    upstream: p\n", up)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGateway(t, tc.cfg)

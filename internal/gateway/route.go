@@ -201,9 +201,10 @@ func (rt *route) buildChain(cfg *config.Config, i int, authn *auth.Authenticator
 		rt.answersPreflight = true
 		steps = append(steps, "cors")
 	}
-	if d, ok := rt.handler.(upstream.Direct); ok && !rc.RequireAuth && !caches &&
+	if d, ok := rt.handler.(upstream.Direct); ok && rt.pool.Lean() && !rc.RequireAuth && !caches &&
 		len(psteps) == 0 && rl.Disabled && !rc.RequireClientCert {
-		// Left in the chain: CORS (the lane takes no preflight, and adds
+		// A Lean pool: see upstream.ServeDirect. Left in the chain: CORS
+		// (the lane takes no preflight, and adds
 		// what CORS adds to other requests), compression (the lane takes
 		// only requests it passes, and adds its Vary) and the body limit
 		// (nothing to limit on a bodiless request).

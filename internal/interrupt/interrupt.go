@@ -1,13 +1,18 @@
 // Package interrupt lets the server that owns a request's context stop a
 // call blocked under it (an upstream read) without a context.AfterFunc per
 // call, whose registration costs a proxied request several allocations and
-// two locks. The server puts a Watcher in the context's values; AfterFunc
-// uses it for exactly the context the server ends itself, and
-// context.AfterFunc for any other (a derived one, which something else may
-// end).
+// two locks, and hand it the informational answers that call gets. The
+// server puts a Watcher in the context's values; AfterFunc and
+// Informational use it for exactly the context the server ends itself (a
+// derived or detached context, which something else may end or which
+// belongs to other work, falls back to context.AfterFunc and gets no
+// informational hook).
 package interrupt
 
-import "context"
+import (
+	"context"
+	"net/textproto"
+)
 
 // Watcher runs functions when contexts it owns end.
 type Watcher interface {
@@ -16,6 +21,9 @@ type Watcher interface {
 	// It reports false when it does not own ctx, or has a function for it
 	// already.
 	Watch(ctx context.Context, f func()) (stop func() bool, ok bool)
+	// Informational returns what receives the informational (1xx) answers
+	// of a request made under ctx, or nil when it does not own ctx.
+	Informational(ctx context.Context) func(code int, header textproto.MIMEHeader) error
 }
 
 type key struct{}
@@ -34,4 +42,13 @@ func AfterFunc(ctx context.Context, f func()) (stop func() bool) {
 		}
 	}
 	return context.AfterFunc(ctx, f)
+}
+
+// Informational returns the informational-answer hook of the Watcher ctx
+// carries when that Watcher owns ctx, else nil.
+func Informational(ctx context.Context) func(code int, header textproto.MIMEHeader) error {
+	if w, ok := ctx.Value(key{}).(Watcher); ok {
+		return w.Informational(ctx)
+	}
+	return nil
 }

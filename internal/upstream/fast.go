@@ -136,13 +136,13 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 
 // ServeDirect proxies r for the gateway's direct lane, which passes over
 // the middleware chain for a request no step of it would act on (see
-// gateway.ServeDirect). r must be fast-path eligible and the caller's own:
-// it becomes the outgoing request itself (its header map turned into the
-// upstream one, its URL aimed at each backend in place) and is given back
-// as it was but for the header. ctl keeps the route timeout and takes the
-// informational answers, which serveFast does with a context and a trace
-// of its own. clientIP is the client address the edge decided on (the zero
-// Addr for none).
+// gateway.ServeDirect). r must be fast-path eligible, the caller's own and
+// for a Lean pool: it becomes the outgoing request itself (its header map
+// turned into the upstream one, its URL aimed at each backend in place, its
+// Host as the route's header operations set it) and stays so. ctl keeps the
+// route timeout and takes the informational answers, which serveFast does
+// with a context and a trace of its own. clientIP is the client address the
+// edge decided on (the zero Addr for none).
 func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl Control, clientIP netip.Addr) {
 	fs := &fastState{w: w}
 	st := &fs.st
@@ -165,8 +165,6 @@ func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl C
 	forwardInPlace(r.Header)
 	h.setForwarded(r.Header, &in, st.trusted, nil)
 
-	saved, savedURL := *r, *r.URL
-	defer func() { *r, *r.URL = saved, savedURL }()
 	st.ownOut = true
 	r.Body, r.GetBody, r.ContentLength = nil, nil, 0
 	r.RequestURI, r.Close = "", false

@@ -331,6 +331,22 @@ func newTransport(c config.Transport, backends int, tlsConf *tls.Config) transpo
 	}
 }
 
+// Lean reports whether every backend of the pool is plain HTTP/1.1 through
+// the lean h1 transport, which makes an exchange on the caller's goroutine
+// and leaves nothing of the request behind once it has returned (net/http's
+// transport may still be writing it).
+func (p *Pool) Lean() bool {
+	if !h1.Available() {
+		return false
+	}
+	for _, b := range p.backends {
+		if _, ok := b.transport.(*h1.Transport); !ok || b.target.Scheme != "http" {
+			return false
+		}
+	}
+	return len(p.backends) > 0
+}
+
 // Name returns the pool's name.
 func (p *Pool) Name() string { return p.name }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"runtime"
 	"strconv"
 	"sync"
@@ -71,9 +70,6 @@ type conn struct {
 	// directHeader is the header map of the responses Server.Direct
 	// answers, cleared after each.
 	directHeader http.Header
-	// trace is in reqBase's values when Server.Direct is set: its
-	// Got1xxResponse is got1xx.
-	trace httptrace.ClientTrace
 	directState
 }
 
@@ -358,6 +354,10 @@ func (c *conn) runHandler(w *response, r *http.Request, direct bool) (aborted bo
 		if c.srv.Direct(w, r, c) {
 			return false
 		}
+		// The handler's context is not the connection's to watch.
+		c.watchMu.Lock()
+		c.dctx, c.interruptFn, c.on1xx = nil, nil, nil
+		c.watchMu.Unlock()
 		w.header = make(http.Header, newHeaderSize)
 	}
 	c.srv.Handler.ServeHTTP(w, r)
@@ -582,6 +582,9 @@ func (c *conn) disarm(ended bool) {
 		c.armed = false
 		c.timer.Stop() // a Direct request's timeout ends with the request
 	}
+	// A registration left (the exchange was not stopped) runs, as its
+	// context ends now.
+	leftover := c.interruptFn
 	c.dctx, c.interruptFn, c.on1xx = nil, nil, nil
 	c.inHandler = false
 	c.reqCancel = nil
@@ -591,6 +594,9 @@ func (c *conn) disarm(ended bool) {
 		_ = c.nc.SetReadDeadline(aLongTimeAgo)
 	}
 	c.watchMu.Unlock()
+	if leftover != nil {
+		leftover()
+	}
 	if watching {
 		<-done
 		// The watcher cleared the head's deadline and the stop set one in

@@ -15,8 +15,8 @@ type DirectControl interface {
 	// A request has one at most; it ends with the request.
 	Timeout(d time.Duration, cause error) interface{ Stop() bool }
 	// On1xx has f receive the informational (1xx) answers that upstream
-	// requests made under the request's context get, through the
-	// httptrace.ClientTrace in its values.
+	// requests made under exactly the request's context get, through
+	// interrupt.Informational.
 	On1xx(f func(code int, header textproto.MIMEHeader) error)
 }
 
@@ -40,7 +40,11 @@ type directState struct {
 
 // Watch implements interrupt.Watcher for the context of the request Direct
 // is serving: the connection runs f where it ends that context (the client
-// went away, the connection's context ended, the timeout fired).
+// went away, the connection's context ended, the timeout fired), or when
+// the request ends with f still registered. There is one registration at a
+// time, and its stop must be called before the request ends (the h1
+// transport stops it when the exchange or its body ends): stop clears
+// whatever is registered then.
 func (c *conn) Watch(ctx context.Context, f func()) (func() bool, bool) {
 	c.watchMu.Lock()
 	defer c.watchMu.Unlock()
@@ -69,7 +73,10 @@ func (c *conn) unwatch() bool {
 }
 
 // cancelLocked ends the running request's context with cause, and runs
-// what Watch registered for it. c.watchMu is held.
+// what Watch registered for it. c.watchMu is held while that runs, so that
+// a stop racing with it either wins or reports false after it: what is
+// registered must not call back into the connection (the h1 transport's
+// expiring of a deadline does not).
 func (c *conn) cancelLocked(cancel context.CancelCauseFunc, cause error) {
 	cancel(cause)
 	if f := c.interruptFn; f != nil {
@@ -128,14 +135,14 @@ func (c *conn) On1xx(f func(code int, header textproto.MIMEHeader) error) {
 	c.watchMu.Unlock()
 }
 
-// got1xx is the Got1xxResponse of the connection's trace: it passes the
-// answer to what the request Direct serves set with On1xx, if anything.
-func (c *conn) got1xx(code int, header textproto.MIMEHeader) error {
+// Informational implements interrupt.Watcher: the hook On1xx set, for the
+// context of the request Direct is serving only (a context derived from
+// it, or detached, is other work's).
+func (c *conn) Informational(ctx context.Context) func(code int, header textproto.MIMEHeader) error {
 	c.watchMu.Lock()
-	f := c.on1xx
-	c.watchMu.Unlock()
-	if f == nil {
+	defer c.watchMu.Unlock()
+	if c.dctx == nil || ctx != c.dctx {
 		return nil
 	}
-	return f(code, header)
+	return c.on1xx
 }

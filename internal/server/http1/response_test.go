@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -554,10 +555,14 @@ func TestDirectHook(t *testing.T) {
 	var mu sync.Mutex
 	var handled, offered int
 	var seen []string
+	ended := make(chan struct{}, 8)
 	h := func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		handled++
 		mu.Unlock()
+		// A declined request's context is not the connection's to watch:
+		// this runs through context.AfterFunc when the server ends it.
+		interrupt.AfterFunc(r.Context(), func() { ended <- struct{}{} })
 		if len(w.Header()) != 0 {
 			t.Errorf("handler's header map starts with %v", w.Header())
 		}
@@ -594,6 +599,13 @@ func TestDirectHook(t *testing.T) {
 	}
 	c.send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
 	wantHeader(t, c.mustRead("POST"), "X-By", "handler")
+	for range 2 {
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a handler's interrupt.AfterFunc did not run when its request ended")
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if offered != 3 || handled != 2 {
@@ -640,6 +652,13 @@ func TestDirectControl(t *testing.T) {
 		case "/after":
 			time.Sleep(20 * time.Millisecond)
 			results <- fmt.Sprintf("err=%v", ctx.Err())
+		case "/informational":
+			hook := func(int, textproto.MIMEHeader) error { return nil }
+			ctl.On1xx(hook)
+			d, cancel := context.WithCancel(ctx)
+			defer cancel()
+			results <- fmt.Sprintf("own=%v derived=%v detached=%v", interrupt.Informational(ctx) != nil,
+				interrupt.Informational(d) != nil, interrupt.Informational(context.WithoutCancel(ctx)) != nil)
 		case "/derived":
 			d, cancel := context.WithCancel(ctx)
 			ran := make(chan struct{})
@@ -662,6 +681,7 @@ func TestDirectControl(t *testing.T) {
 		{"/short", "short"},
 		{"/after", "err=<nil>"},
 		{"/derived", "derived ran"},
+		{"/informational", "own=true derived=false detached=false"},
 	} {
 		c.send("GET " + tc.path + " HTTP/1.1\r\nHost: x\r\n\r\n")
 		c.mustRead("GET")

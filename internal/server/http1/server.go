@@ -32,7 +32,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +67,8 @@ type Server struct {
 	// the connection and is cleared after the response, so nothing may keep
 	// it past the return. ctl serves the request's timeout and the
 	// informational answers of the upstream requests made under its
-	// context, which the connection also makes interrupt.AfterFunc watch
-	// without a registration of its own.
+	// context (through interrupt.Informational), which the connection also
+	// makes interrupt.AfterFunc watch without a registration of its own.
 	Direct func(w http.ResponseWriter, r *http.Request, ctl DirectControl) bool
 
 	mu         sync.Mutex
@@ -155,8 +154,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			c.reqBase = context.WithoutCancel(c.ctx)
 			if s.Direct != nil {
 				// For the requests Direct answers (see DirectControl).
-				c.trace.Got1xxResponse = c.got1xx
-				c.reqBase = interrupt.With(httptrace.WithClientTrace(c.reqBase, &c.trace), c)
+				c.reqBase = interrupt.With(c.reqBase, c)
 				c.stopInterrupt = c.unwatch
 			}
 		}

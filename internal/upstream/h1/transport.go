@@ -154,6 +154,10 @@ func newConn(nc net.Conn) *conn {
 	return c
 }
 
+// Available reports whether the transport takes requests itself on this
+// platform (elsewhere it passes every one to Fallback).
+func Available() bool { return canCheckIdle }
+
 // Handles reports whether RoundTrip serves r itself rather than through
 // Fallback.
 func Handles(r *http.Request) bool {
@@ -246,7 +250,12 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		}
 		return nil, fmt.Errorf("%w: %w", errNothingRead, err)
 	}
-	trace := httptrace.ContextClientTrace(ctx)
+	var got1xx func(int, textproto.MIMEHeader) error
+	if trace := httptrace.ContextClientTrace(ctx); trace != nil {
+		got1xx = trace.Got1xxResponse
+	} else {
+		got1xx = interrupt.Informational(ctx)
+	}
 	for n1xx := 0; ; n1xx++ {
 		resp, b, fr, err := readResponse(c.br, r, &c.head)
 		if err != nil {
@@ -268,8 +277,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 			// Informational answers (103 Early Hints, ...) are passed on to
 			// the reverse proxy, which forwards them, and the final answer
 			// follows on the same connection.
-			if trace != nil && trace.Got1xxResponse != nil {
-				if err := trace.Got1xxResponse(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
+			if got1xx != nil {
+				if err := got1xx(resp.StatusCode, textproto.MIMEHeader(resp.Header)); err != nil {
 					unwatch()
 					return nil, err
 				}
