@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -87,7 +86,7 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 			rm = g.none
 		}
 		rm.observe(r.Method, status, d)
-		if g.access != nil && gr.accessLog && (status >= 500 || gr.accessSample >= 1 || rand.Float64() < gr.accessSample) {
+		if g.logsAccess(gr, status) {
 			dw.entry = observe.AccessEntry{
 				Time: start, RequestID: id[0],
 				Method: r.Method, Host: host, Path: up, Route: rm.route,

@@ -379,7 +379,7 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 		if span != nil {
 			g.tracer.EndRequest(span, rm.route, status, &sw.rec)
 		}
-		if g.access != nil && gr.accessLog && (status >= 500 || gr.accessSample >= 1 || rand.Float64() < gr.accessSample) {
+		if g.logsAccess(gr, status) {
 			sw.entry = observe.AccessEntry{
 				Time: start, RequestID: r.Header.Get(httperr.RequestIDHeader),
 				Method: r.Method, Host: r.Host, Path: r.URL.Path, Route: rm.route,
@@ -392,6 +392,12 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 		statusWriters.Put(sw)
 	}()
 	gr.entry.ServeHTTP(sw, r)
+}
+
+// logsAccess reports whether a request that ended with status gets an
+// access line on graph gr: every 5xx, the sampled share of the rest.
+func (g *Gateway) logsAccess(gr *graph, status int) bool {
+	return g.access != nil && gr.accessLog && (status >= 500 || gr.accessSample >= 1 || rand.Float64() < gr.accessSample)
 }
 
 // AdminHandler serves the admin API on its own listener (admin.listen). It

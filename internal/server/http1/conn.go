@@ -333,11 +333,11 @@ func (c *conn) serveRequest() bool {
 const newHeaderSize = 16
 
 // runHandler offers the request to Server.Direct when direct is set, then
-// calls the handler if Direct declined. A handler gets a header map of its own, never reused for a
-// later request: code it left behind may still hold it. aborted reports
-// that the handler panicked, after which the connection is closed without
-// finishing the response (the client sees a truncated answer, as with
-// net/http).
+// calls the handler if Direct declined. A handler gets a header map of its
+// own, never reused for a later request: code it left behind may still
+// hold it. aborted reports that the handler panicked, after which the
+// connection is closed without finishing the response (the client sees a
+// truncated answer, as with net/http).
 func (c *conn) runHandler(w *response, r *http.Request, direct bool) (aborted bool) {
 	defer func() {
 		if err := recover(); err != nil {
