@@ -166,9 +166,7 @@ func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl C
 	h.setForwarded(r.Header, &in, st.trusted, nil)
 
 	st.ownOut = true
-	r.Body, r.GetBody, r.ContentLength = nil, nil, 0
-	r.RequestURI, r.Close = "", false
-	r.Trailer = nil
+	clearClientFields(r)
 	h.forward(w, r, r.Context(), fs, r)
 }
 
@@ -191,10 +189,16 @@ func (fs *fastState) outgoing(ctx context.Context, r *http.Request) *http.Reques
 	fs.url = *r.URL
 	out.URL = &fs.url
 	fs.st.ownOut = true
+	clearClientFields(out)
+	return out
+}
+
+// clearClientFields clears what a server request carries and a client
+// request must not: a (bodiless) request is then fit to send upstream.
+func clearClientFields(out *http.Request) {
 	out.Body, out.GetBody, out.ContentLength = nil, nil, 0
 	out.RequestURI, out.Close = "", false
 	out.Trailer = nil
-	return out
 }
 
 // forward sends out (made by outgoing for r, under ctx) and copies the
