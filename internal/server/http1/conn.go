@@ -67,8 +67,15 @@ type conn struct {
 
 	deadlineSet bool // the handler set a deadline (http.ResponseController)
 
-	// directHeader is the header map of the responses Server.Direct
-	// answers, cleared after each.
+	// rdl is the read deadline the connection set last, when rdlKnown
+	// (the disconnect watcher and a handler's deadlines make it unknown);
+	// see waitDeadline.
+	rdl      time.Time
+	rdlKnown bool
+
+	// directResp and directHeader are the response and its header map
+	// for the requests Server.Direct answers, reset after each.
+	directResp   response
 	directHeader http.Header
 	directState
 }
@@ -174,6 +181,9 @@ func (c *conn) serve() {
 		if c.watchTimer != nil {
 			c.watchTimer.Stop()
 		}
+		if c.timer != nil {
+			c.timer.Stop() // Direct's timeout timer, left pending (disarm disarmed it)
+		}
 		c.stopLink()
 		c.cancel()
 		if !c.hijacked {
@@ -194,7 +204,7 @@ func (c *conn) serve() {
 				d = s.ReadHeaderTimeout
 			}
 			if d > 0 {
-				_ = c.nc.SetReadDeadline(time.Now().Add(d))
+				c.waitDeadline(d)
 			}
 			if _, err := c.br.Peek(1); err != nil {
 				return
@@ -263,7 +273,7 @@ func (c *conn) serveRequest() bool {
 		req.Body = http.NoBody
 	}
 	if b != nil {
-		_ = c.nc.SetReadDeadline(time.Time{}) // the body may take as long as it takes
+		c.setReadDeadline(time.Time{}) // the body may take as long as it takes
 	}
 	// The request's context hangs off reqBase, which nothing cancels, so
 	// that making and ending it does not lock the connection's context:
@@ -279,20 +289,24 @@ func (c *conn) serveRequest() bool {
 		ctx, cancel = context.WithCancelCause(c.ctx)
 	}
 	r := req.WithContext(ctx)
-	w := &response{c: c, req: r, isHead: r.Method == http.MethodHead}
-	// Direct's requests need what serve put in reqBase for them.
+	// Direct's requests need what serve put in reqBase for them. Their
+	// response and its header map are the connection's, reused: Direct
+	// keeps neither once it returns (runHandler gives a declined request
+	// new ones for the handler).
 	offered := c.srv.Direct != nil && b == nil && c.reqBase != nil
+	var w *response
 	if offered {
 		if c.directHeader == nil {
 			c.directHeader = make(http.Header, newHeaderSize)
 		}
-		w.header = c.directHeader
+		w = &c.directResp
+		*w = response{c: c, req: r, isHead: r.Method == http.MethodHead, header: c.directHeader}
 	} else {
-		w.header = make(http.Header, newHeaderSize)
+		w = &response{c: c, req: r, isHead: r.Method == http.MethodHead, header: make(http.Header, newHeaderSize)}
 	}
 
 	c.arm(ctx, cancel, b, offered)
-	aborted := c.runHandler(w, r, offered)
+	w, aborted := c.runHandler(w, r, offered)
 	c.disarm(true)
 	if c.hijacked {
 		cancel(nil)
@@ -314,6 +328,7 @@ func (c *conn) serveRequest() bool {
 		// A handler's deadlines end with its request, as with net/http.
 		c.deadlineSet = false
 		_ = c.nc.SetDeadline(time.Time{})
+		c.rdl, c.rdlKnown = time.Time{}, true
 	}
 	reuse := !w.closeAfter && c.werr == nil && !c.clientGone
 	if b != nil {
@@ -333,12 +348,14 @@ func (c *conn) serveRequest() bool {
 const newHeaderSize = 16
 
 // runHandler offers the request to Server.Direct when direct is set, then
-// calls the handler if Direct declined. A handler gets a header map of its
-// own, never reused for a later request: code it left behind may still
-// hold it. aborted reports that the handler panicked, after which the
+// calls the handler if Direct declined; answered is the response the
+// request was given. A handler gets a response and a header map of its own,
+// never reused for a later request: code it left behind may still hold
+// them. aborted reports that the handler panicked, after which the
 // connection is closed without finishing the response (the client sees a
 // truncated answer, as with net/http).
-func (c *conn) runHandler(w *response, r *http.Request, direct bool) (aborted bool) {
+func (c *conn) runHandler(w *response, r *http.Request, direct bool) (answered *response, aborted bool) {
+	answered = w
 	defer func() {
 		if err := recover(); err != nil {
 			aborted = true
@@ -352,16 +369,18 @@ func (c *conn) runHandler(w *response, r *http.Request, direct bool) (aborted bo
 	}()
 	if direct {
 		if c.srv.Direct(w, r, c) {
-			return false
+			return w, false
 		}
-		// The handler's context is not the connection's to watch.
+		// The handler's context is not the connection's to watch, and its
+		// response is its own.
 		c.watchMu.Lock()
 		c.dctx, c.interruptFn, c.on1xx = nil, nil, nil
 		c.watchMu.Unlock()
-		w.header = make(http.Header, newHeaderSize)
+		w = &response{c: c, req: r, isHead: w.isHead, header: make(http.Header, newHeaderSize)}
+		answered = w
 	}
 	c.srv.Handler.ServeHTTP(w, r)
-	return false
+	return w, false
 }
 
 // lingerClose half-closes a connection whose request body was left unread
@@ -372,7 +391,7 @@ func (c *conn) lingerClose() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
-	_ = c.nc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	c.setReadDeadline(time.Now().Add(500 * time.Millisecond))
 	_, _ = io.CopyN(io.Discard, c.nc, maxDiscard)
 }
 
@@ -417,7 +436,7 @@ func (c *conn) readHead() ([]byte, error) {
 			// complete within ReadHeaderTimeout.
 			deadline = true
 			if d := c.srv.ReadHeaderTimeout; d > 0 {
-				_ = c.nc.SetReadDeadline(time.Now().Add(d))
+				c.setReadDeadline(time.Now().Add(d))
 			}
 		}
 		if len(buf) == br.Size() {
@@ -548,6 +567,7 @@ func (c *conn) watch() {
 	done := make(chan struct{})
 	c.watchDone = done
 	_ = c.nc.SetReadDeadline(time.Time{})
+	c.rdlKnown = false // the serve loop reads it after disarm, which takes watchMu
 	c.watchMu.Unlock()
 
 	n, err := c.nc.Read(c.cr.b[:])
@@ -578,10 +598,7 @@ func (c *conn) disarm(ended bool) {
 	if ended {
 		c.linked = nil
 	}
-	if c.armed {
-		c.armed = false
-		c.timer.Stop() // a Direct request's timeout ends with the request
-	}
+	c.armed = false // a Direct request's timeout ends with the request
 	// A registration left (the exchange was not stopped) runs, as its
 	// context ends now.
 	leftover := c.interruptFn
@@ -602,6 +619,31 @@ func (c *conn) disarm(ended bool) {
 		// The watcher cleared the head's deadline and the stop set one in
 		// the past: neither may outlive the request (the serve loop sets a
 		// deadline only when a timeout is configured).
-		_ = c.nc.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
 	}
+}
+
+// setReadDeadline sets the connection's read deadline and remembers it.
+func (c *conn) setReadDeadline(t time.Time) {
+	_ = c.nc.SetReadDeadline(t)
+	c.rdl, c.rdlKnown = t, true
+}
+
+// waitDeadline sets the read deadline for the wait for the next request, d
+// from now. A deadline already set at most deadlineSlack(d) before that
+// stays: a busy keep-alive connection then moves its deadline about once a
+// second rather than for every request (each move is a runtime timer's),
+// and an idle one may close up to the slack early.
+func (c *conn) waitDeadline(d time.Duration) {
+	want := time.Now().Add(d)
+	if c.rdlKnown && !c.rdl.IsZero() && !c.rdl.After(want) && want.Sub(c.rdl) <= deadlineSlack(d) {
+		return
+	}
+	c.setReadDeadline(want)
+}
+
+// deadlineSlack is how much earlier than asked waitDeadline may leave a
+// deadline of d: a sixteenth of it, at most a second.
+func deadlineSlack(d time.Duration) time.Duration {
+	return min(d/16, time.Second)
 }

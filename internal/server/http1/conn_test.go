@@ -370,6 +370,62 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// A busy connection keeps its idle deadline for a while rather than move it
+// for every request (waitDeadline): once it goes quiet it still closes
+// about IdleTimeout after its last request, no more than the slack early.
+func TestIdleTimeoutBusyConnection(t *testing.T) {
+	t.Parallel()
+	const idle = 320 * time.Millisecond
+	_, addr := startServer(t, echoHandler, func(s *Server) {
+		s.IdleTimeout = idle
+		s.ReadHeaderTimeout = 5 * time.Second
+	})
+	c := dial(t, addr)
+	for range 20 {
+		c.send(get11)
+		c.mustRead("GET")
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	c.expectEOF()
+	if d := time.Since(start); d < idle-deadlineSlack(idle)-10*time.Millisecond || d > 3*time.Second {
+		t.Errorf("idle connection closed %v after its last request; want about %v", d, idle)
+	}
+}
+
+// A request the disconnect watcher read for (it clears the read deadline)
+// must not leave the connection without an idle deadline, however soon
+// after the last one it set the next wait begins: whether the watcher is
+// still reading when the request ends, or has read the first byte of a
+// pipelined request and stopped.
+func TestIdleTimeoutAfterWatchedRequest(t *testing.T) {
+	t.Parallel()
+	const idle = time.Second // slack 62.5 ms: more than the requests take
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(3 * watchDelay) // the watcher reads from watchDelay on
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	_, addr := startServer(t, h, func(s *Server) {
+		s.IdleTimeout = idle
+		s.ReadHeaderTimeout = 0 // no deadline for a head that comes in pieces, which would hide the case
+	})
+	c := dial(t, addr)
+	c.send(strings.Replace(get11, "GET /", "GET /slow", 1))
+	c.mustRead("GET")
+	c.send(strings.Replace(get11, "GET /", "GET /slow", 1))
+	time.Sleep(watchDelay + 5*time.Millisecond) // the watcher is reading: it takes the next byte
+	c.send(get11)
+	c.mustRead("GET")
+	c.mustRead("GET")
+	start := time.Now()
+	c.expectEOF()
+	if d := time.Since(start); d < idle-deadlineSlack(idle)-10*time.Millisecond || d > 4*time.Second {
+		t.Errorf("idle connection closed %v after a watched request; want about %v", d, idle)
+	}
+}
+
 // A request that runs long enough to be watched must not leave the
 // connection's read deadline behind for the next request.
 func TestSlowRequestKeepsConnection(t *testing.T) {

@@ -30,9 +30,14 @@ type directState struct {
 	// stopInterrupt is c.unwatch, made once.
 	stopInterrupt func() bool
 
-	timer    *time.Timer // the request timeout's, reused
-	armed    bool        // the timeout is set and has neither fired nor been stopped
-	deadline time.Time   // when it fires; a late run of the timer's func for an earlier request acts only after it
+	// The request timeout. Its timer is reused and left running when a
+	// request ends: the next request's timeout, never earlier than the
+	// pending run, needs no reset, and a run finding its request's
+	// timeout not yet due sets the timer again for the rest.
+	timer    *time.Timer
+	timerAt  time.Time // when the timer's pending run is due; zero when none is pending
+	armed    bool      // the timeout is set and has neither fired nor been stopped
+	deadline time.Time // when it is due
 	cause    error
 
 	on1xx func(int, textproto.MIMEHeader) error
@@ -87,26 +92,37 @@ func (c *conn) cancelLocked(cancel context.CancelCauseFunc, cause error) {
 
 // Timeout implements DirectControl.
 func (c *conn) Timeout(d time.Duration, cause error) interface{ Stop() bool } {
+	deadline := time.Now().Add(d)
 	c.watchMu.Lock()
-	c.armed, c.deadline, c.cause = true, time.Now().Add(d), cause
-	c.watchMu.Unlock()
-	if c.timer == nil {
+	c.armed, c.deadline, c.cause = true, deadline, cause
+	switch {
+	case c.timer == nil:
+		c.timerAt = deadline
 		c.timer = time.AfterFunc(d, c.timeout)
-	} else {
+	case c.timerAt.IsZero() || c.timerAt.After(deadline):
+		c.timerAt = deadline
 		c.timer.Reset(d)
 	}
+	c.watchMu.Unlock()
 	return (*directTimeout)(c)
 }
 
 // timeout is the timer's function: it cancels the request if its timeout
-// is still set and due (a run left over from an earlier request's timer is
-// not).
+// is set and due, sets the timer again if it is set but not yet due (the
+// run was due for an earlier request), and otherwise lets the timer rest.
 func (c *conn) timeout() {
 	c.watchMu.Lock()
 	defer c.watchMu.Unlock()
-	if !c.armed || time.Now().Before(c.deadline) {
+	if !c.armed {
+		c.timerAt = time.Time{}
 		return
 	}
+	if rest := time.Until(c.deadline); rest > 0 {
+		c.timerAt = c.deadline
+		c.timer.Reset(rest)
+		return
+	}
+	c.timerAt = time.Time{}
 	c.armed = false
 	if c.reqCancel != nil {
 		c.cancelLocked(c.reqCancel, c.cause)
@@ -116,9 +132,9 @@ func (c *conn) timeout() {
 // directTimeout is the Stop of Timeout.
 type directTimeout conn
 
+// Stop disarms the timeout; the timer stays pending (see directState).
 func (t *directTimeout) Stop() bool {
 	c := (*conn)(t)
-	c.timer.Stop()
 	c.watchMu.Lock()
 	defer c.watchMu.Unlock()
 	if !c.armed {

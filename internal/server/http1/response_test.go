@@ -617,9 +617,10 @@ func TestDirectHook(t *testing.T) {
 }
 
 // TestDirectControl: the timeout ends the request's context with its cause
-// and runs what interrupt.AfterFunc registered under it; a stopped timeout
-// does nothing, and a later request on the connection is not touched by an
-// earlier one's timer. Contexts derived from the request's are left to
+// and runs what interrupt.AfterFunc registered under it, never before it is
+// due, whatever the timer left pending by an earlier request; a stopped
+// timeout does nothing, and a later request on the connection is not
+// touched by an earlier one's timer. Contexts derived from the request's are left to
 // context.AfterFunc.
 func TestDirectControl(t *testing.T) {
 	t.Parallel()
@@ -652,6 +653,23 @@ func TestDirectControl(t *testing.T) {
 		case "/after":
 			time.Sleep(20 * time.Millisecond)
 			results <- fmt.Sprintf("err=%v", ctx.Err())
+		case "/rearm", "/sooner":
+			// The timer stays pending from an earlier request (due in a
+			// millisecond after /short, in an hour after /stop): a later
+			// deadline is re-armed for when it finds this one not yet
+			// due, an earlier one resets the timer.
+			ran := make(chan struct{})
+			interrupt.AfterFunc(ctx, func() { close(ran) })
+			start := time.Now()
+			tm := ctl.Timeout(60*time.Millisecond, cause)
+			select {
+			case <-ran:
+			case <-time.After(5 * time.Second):
+				results <- "timeout did not fire"
+				return true
+			}
+			early := time.Since(start) < 60*time.Millisecond
+			results <- fmt.Sprintf("cause=%v early=%v stopTimer=%v", context.Cause(ctx), early, tm.Stop())
 		case "/informational":
 			hook := func(int, textproto.MIMEHeader) error { return nil }
 			ctl.On1xx(hook)
@@ -678,8 +696,12 @@ func TestDirectControl(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/fire", "cause=route timeout stopTimer=false stopInterrupt=false"},
 		{"/stop", "stopTimer=true stopInterrupt=true err=<nil> ran=false"},
+		{"/sooner", "cause=route timeout early=false stopTimer=false"},
 		{"/short", "short"},
 		{"/after", "err=<nil>"},
+		{"/short", "short"},
+		{"/rearm", "cause=route timeout early=false stopTimer=false"},
+		{"/stop", "stopTimer=true stopInterrupt=true err=<nil> ran=false"},
 		{"/derived", "derived ran"},
 		{"/informational", "own=true derived=false detached=false"},
 	} {
