@@ -20,6 +20,7 @@ package rawio
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 )
@@ -29,6 +30,29 @@ type Conn interface {
 	io.Reader
 	io.Writer
 }
+
+// Holder is implemented by the raw Conn (on Linux): it sends a request with
+// the Read that waits for the answer, saving that Read a system call.
+//
+// A plain Read tries the socket first and, finding nothing there yet (a
+// request's answer cannot have come), waits for the netpoller and tries
+// again. Hold makes the Writes until the next Read be held back, and that
+// Read send them itself after the netpoller's readiness for the socket is
+// reset, then wait for readiness before it reads: an answer arriving after
+// the send always wakes it, and the try that could only fail is skipped.
+type Holder interface {
+	// Hold holds back the Writes until the next Read. check, if not nil,
+	// is called with the socket first, in that Read: when it reports
+	// false, nothing is sent and the Read fails with ErrStale. A check
+	// there (a peek at an idle connection) sees everything that arrived
+	// before the send, and the readiness reset before it catches
+	// everything after.
+	Hold(check func(fd uintptr) bool)
+}
+
+// ErrStale is the error of a Read whose Hold check failed; the held
+// Writes were not sent.
+var ErrStale = errors.New("rawio: connection not clean before the send")
 
 // New returns raw I/O over nc's socket, or nc itself where that is not
 // available (not a socket, not unix, or wrapped without a NetConn method to

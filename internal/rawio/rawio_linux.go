@@ -26,7 +26,20 @@ type raw struct {
 	wn     int
 	werrno syscall.Errno
 	wfn    func(fd uintptr) bool
+
+	// Held Writes (see Holder): holding is set by Hold; held is what the
+	// Writes since gave, sent by the next Read; hn how much of it went.
+	holding bool
+	held    []byte
+	hn      int
+	sent    bool
+	stale   bool
+	check   func(fd uintptr) bool
+	xfn     func(fd uintptr) bool
 }
+
+// maxKeptHeld is the largest held-write buffer kept for the next exchange.
+const maxKeptHeld = 16 << 10
 
 func newRaw(nc net.Conn) *raw {
 	sc, ok := underlying(nc).(*net.TCPConn)
@@ -38,14 +51,26 @@ func newRaw(nc net.Conn) *raw {
 		return nil
 	}
 	c := &raw{rc: rc}
-	c.rfn, c.wfn = c.read, c.write
+	c.rfn, c.wfn, c.xfn = c.read, c.write, c.exchange
 	return c
+}
+
+// Hold implements Holder.
+func (c *raw) Hold(check func(fd uintptr) bool) {
+	c.holding, c.check = true, check
+	c.held, c.hn = c.held[:0], 0
 }
 
 // Read reads into p; io.EOF at the end of the stream.
 func (c *raw) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if c.holding {
+		c.holding = false
+		if len(c.held) > 0 {
+			return c.readHeld(p)
+		}
 	}
 	c.rp, c.rn, c.rerrno = p, 0, 0
 	err := c.rc.Read(c.rfn)
@@ -80,10 +105,82 @@ func (c *raw) read(fd uintptr) bool {
 	}
 }
 
-// Write writes all of p (a short write happens only with an error).
+// readHeld is Read sending the held Writes first (see Holder).
+func (c *raw) readHeld(p []byte) (int, error) {
+	c.rp, c.rn, c.rerrno = p, 0, 0
+	c.hn, c.sent, c.stale, c.werrno = 0, false, false, 0
+	err := c.rc.Read(c.xfn)
+	n, errno := c.rn, c.rerrno
+	c.rp, c.check = nil, nil
+	runtime.KeepAlive(p)
+	held := c.held[c.hn:]
+	if cap(c.held) > maxKeptHeld {
+		c.held = nil
+	} else {
+		c.held = c.held[:0]
+	}
+	switch {
+	case err != nil:
+		return 0, err // a deadline, or the connection closed
+	case c.stale:
+		return 0, ErrStale
+	case c.werrno != 0:
+		return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", c.werrno)}
+	case !c.sent:
+		// The socket would not take it all at once: the rest, and then
+		// the read, the ordinary way.
+		if _, err := c.Write(held); err != nil {
+			return 0, err
+		}
+		return c.Read(p)
+	case errno != 0:
+		return n, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// exchange is readHeld's RawConn.Read function. RawConn.Read resets the
+// netpoller's readiness for the socket before its first call, which checks
+// the socket and sends: an answer can only come after that, so instead of
+// trying the socket the call asks to wait, and the calls after read.
+func (c *raw) exchange(fd uintptr) bool {
+	if c.sent {
+		return c.read(fd)
+	}
+	if c.check != nil && !c.check(fd) {
+		c.stale = true
+		return true
+	}
+	for c.hn < len(c.held) {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.held[c.hn])),
+			uintptr(len(c.held)-c.hn), syscall.MSG_NOSIGNAL, 0, 0)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return true // readHeld writes the rest
+		case 0:
+			c.hn += int(n)
+			continue
+		}
+		c.werrno = e
+		return true
+	}
+	c.sent = true
+	return false
+}
+
+// Write writes all of p (a short write happens only with an error); while
+// a Hold is on, it only adds p to what the next Read sends.
 func (c *raw) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
+	}
+	if c.holding {
+		c.held = append(c.held, p...)
+		return len(p), nil
 	}
 	c.wp, c.wn, c.werrno = p, 0, 0
 	err := c.rc.Write(c.wfn)

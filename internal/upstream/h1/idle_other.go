@@ -13,3 +13,5 @@ type idleCheck struct{}
 func (*idleCheck) init(net.Conn) {}
 
 func (*idleCheck) check() bool { return false }
+
+func (*idleCheck) rawPeek() func(fd uintptr) bool { return nil }

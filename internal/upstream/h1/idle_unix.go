@@ -41,6 +41,15 @@ func (ic *idleCheck) peek(fd uintptr) bool {
 	return true
 }
 
+// rawPeek returns the peek as a function of the socket, reporting whether
+// the connection is open with nothing unread; nil where check cannot peek.
+func (ic *idleCheck) rawPeek() func(fd uintptr) bool {
+	if ic.rc == nil {
+		return nil
+	}
+	return func(fd uintptr) bool { return peekEAGAIN(fd, ic.b[:]) }
+}
+
 // check reports whether the idle connection is still as it was left: open,
 // with nothing unread. One non-blocking peek; a backend that sent bytes or
 // closed while the connection was idle fails it.

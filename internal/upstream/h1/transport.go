@@ -142,6 +142,11 @@ type conn struct {
 	// that watching each request's context does not allocate it anew.
 	expire func()
 	idle   idleCheck // peeks at the connection before it is reused
+	// hold, when the raw I/O offers it, sends each request with the read
+	// that waits for its answer, and makes the idle check there (see
+	// exchange).
+	hold      rawio.Holder
+	peekClean func(fd uintptr) bool
 }
 
 // newConn wraps a freshly dialed connection.
@@ -151,6 +156,11 @@ func newConn(nc net.Conn) *conn {
 	c := &conn{nc: nc, lr: lr, br: bufio.NewReaderSize(lr, 4096), bw: bufio.NewWriterSize(rw, 4096)}
 	c.expire = func() { _ = nc.SetDeadline(aLongTimeAgo) }
 	c.idle.init(nc)
+	if h, ok := rw.(rawio.Holder); ok {
+		if peek := c.idle.rawPeek(); peek != nil {
+			c.hold, c.peekClean = h, peek
+		}
+	}
 	return c
 }
 
@@ -193,7 +203,7 @@ func (t *Transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := t.exchange(ctx, c, r, addr)
+		resp, err := t.exchange(ctx, c, r, addr, reused)
 		if err == nil {
 			return resp, nil
 		}
@@ -215,7 +225,7 @@ var errNothingRead = errors.New("connection closed before any response byte")
 
 // exchange writes r on c and reads the response head. On success the
 // connection belongs to the response body.
-func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr string) (*http.Response, error) {
+func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr string, reused bool) (*http.Response, error) {
 	maxHead := t.MaxResponseHeaderBytes
 	if maxHead <= 0 {
 		maxHead = defaultMaxHeaderBytes
@@ -233,6 +243,17 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		if stop != nil {
 			stop()
 		}
+	}
+	if c.hold != nil {
+		// The request goes out with the first read of the answer, which
+		// checks a pooled connection first (get left that check here):
+		// one system call fewer than a send and a read that finds
+		// nothing yet.
+		var check func(uintptr) bool
+		if reused {
+			check = c.peekClean
+		}
+		c.hold.Hold(check)
 	}
 	if err := writeRequest(c.bw, r); err != nil {
 		unwatch()
@@ -343,7 +364,8 @@ func (t *Transport) pool(addr string) *hostPool {
 func (t *Transport) get(ctx context.Context, hp *hostPool, addr string) (*conn, bool, error) {
 	for {
 		if c := hp.take(); c != nil {
-			if (t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout) || !c.idle.check() {
+			// With hold, exchange checks the connection as it sends.
+			if (t.IdleTimeout > 0 && time.Since(c.idleFrom) > t.IdleTimeout) || (c.hold == nil && !c.idle.check()) {
 				_ = c.nc.Close()
 				continue
 			}
