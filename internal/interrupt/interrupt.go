@@ -34,12 +34,17 @@ func With(ctx context.Context, w Watcher) context.Context {
 }
 
 // AfterFunc is context.AfterFunc(ctx, f), through the Watcher ctx carries
-// when that Watcher owns ctx.
+// when that Watcher owns ctx. A context that can never end (Done returns
+// nil) gets no registration, and a nil stop. The Watcher is asked first, so
+// that a context it owns is not made to allocate its Done channel.
 func AfterFunc(ctx context.Context, f func()) (stop func() bool) {
 	if w, ok := ctx.Value(key{}).(Watcher); ok {
 		if stop, ok := w.Watch(ctx, f); ok {
 			return stop
 		}
+	}
+	if ctx.Done() == nil {
+		return nil
 	}
 	return context.AfterFunc(ctx, f)
 }

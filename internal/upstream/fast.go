@@ -72,14 +72,14 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// fastState is what one fast-path request allocates beyond the outgoing
-// request and its headers: its state for the attempt loop and the hook
-// that forwards informational (1xx) answers.
+// fastState is what one fast-path or direct-lane request allocates beyond
+// the outgoing request and its headers: its state for the attempt loop,
+// room for the forwarding headers' values, and the hook that forwards
+// informational (1xx) answers.
 type fastState struct {
-	st    reqState
-	trace httptrace.ClientTrace
-	w     http.ResponseWriter
-	url   url.URL // the outgoing request's, aimed at each backend in turn
+	st  reqState
+	w   http.ResponseWriter
+	fwd [forwardedVals]string // setForwarded's values, for the direct lane
 	// A transport may report a 1xx from a goroutine of its own, even after
 	// RoundTrip has returned (net/http's does, when the request is cut
 	// short): once the attempts are over, got1xx leaves w alone, as
@@ -111,11 +111,20 @@ func (fs *fastState) errorRequest(r *http.Request) *http.Request {
 	return e
 }
 
+// fastOwn is the fast path's fastState, with what the direct lane does not
+// need: a client trace for the 1xx hook, and the outgoing request's URL.
+type fastOwn struct {
+	fastState
+	trace httptrace.ClientTrace
+	url   url.URL // aimed at each backend in turn
+}
+
 // serveFast proxies r; see fastEligible.
 func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	fs := &fastState{w: w}
+	own := &fastOwn{fastState: fastState{w: w}}
+	fs := &own.fastState
 	st := &fs.st
 	st.inbound, st.cancel = r.Context(), cancel
 	defer st.stopTimer()
@@ -126,7 +135,7 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 	if a, ok := identity.ClientIP(r.Context()); ok {
 		in.clientIP = a
 	}
-	out := fs.outgoing(ctx, r)
+	out := own.outgoing(ctx, r)
 	var spare []string
 	out.Header, spare = fastHeaders(r.Header)
 	st.trusted = h.pool.trust(r)
@@ -163,7 +172,7 @@ func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl C
 	// header becomes the upstream one (which may lose them).
 	fs.clientID, fs.clientCT, fs.lane = r.Header[httperr.RequestIDHeader], r.Header["Content-Type"], true
 	forwardInPlace(r.Header)
-	h.setForwarded(r.Header, &in, st.trusted, nil)
+	h.setForwarded(r.Header, &in, st.trusted, fs.fwd[:])
 
 	st.ownOut = true
 	clearClientFields(r)
@@ -183,7 +192,7 @@ type Control interface {
 // outgoing makes the request sent upstream: r under ctx, with the hook that
 // forwards informational answers, and a URL of its own that each attempt
 // aims at its backend in place. Its header is r's; the caller replaces it.
-func (fs *fastState) outgoing(ctx context.Context, r *http.Request) *http.Request {
+func (fs *fastOwn) outgoing(ctx context.Context, r *http.Request) *http.Request {
 	fs.trace.Got1xxResponse = fs.got1xx
 	out := r.WithContext(httptrace.WithClientTrace(ctx, &fs.trace))
 	fs.url = *r.URL

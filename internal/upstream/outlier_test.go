@@ -14,8 +14,8 @@ func TestOutlierEjection(t *testing.T) {
 	cfg.PassiveHealth.MaxEjectedShare = 0.5 // 2 of 4
 	cfg.CircuitBreaker.Disabled = true
 	p := newTestPool(t, cfg, withClock(clock))
-	fail := func(i int) { p.record(p.backends[i], false, outcomeFailure) }
-	ok := func(i int) { p.record(p.backends[i], false, outcomeSuccess) }
+	fail := func(i int) { p.record(p.backends[i], false, outcomeFailure, p.now().UnixNano()) }
+	ok := func(i int) { p.record(p.backends[i], false, outcomeSuccess, p.now().UnixNano()) }
 	ejected := func() []bool {
 		var e []bool
 		for _, b := range p.Status().Backends {
@@ -76,7 +76,7 @@ func TestOutlierCapAllowsOne(t *testing.T) {
 			cfg.PassiveHealth.MaxEjectedShare = tt.share
 			p := newTestPool(t, cfg, withClock(clock))
 			for _, b := range p.backends {
-				p.record(b, false, outcomeFailure)
+				p.record(b, false, outcomeFailure, p.now().UnixNano())
 			}
 			got := 0
 			for _, b := range p.Status().Backends {
@@ -98,7 +98,7 @@ func TestOutlierDisabled(t *testing.T) {
 	cfg.PassiveHealth.ConsecutiveFailures = 1
 	p := newTestPool(t, cfg)
 	for range 10 {
-		p.record(p.backends[0], false, outcomeFailure)
+		p.record(p.backends[0], false, outcomeFailure, p.now().UnixNano())
 	}
 	if p.Status().Backends[0].Ejected {
 		t.Error("Status() ejected = true with passive health disabled, want false")

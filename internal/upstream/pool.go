@@ -494,11 +494,11 @@ func (p *Pool) pick(f filter) (b *backend, probe bool) {
 	return nil, false
 }
 
-// record counts the outcome of one attempt on b: request and failure counters,
-// the breaker and passive health. A request whose outcome is unknown (the client
-// went away) is not counted as a failure or success.
-func (p *Pool) record(b *backend, probe bool, o outcome) {
-	now := p.now().UnixNano()
+// record counts the outcome of one attempt on b, ended at now (UnixNano):
+// request and failure counters, the breaker and passive health. A request
+// whose outcome is unknown (the client went away) is not counted as a
+// failure or success.
+func (p *Pool) record(b *backend, probe bool, o outcome, now int64) {
 	if o == outcomeUnknown {
 		if probe {
 			b.state.breaker.release(p.breakerCfg, now)

@@ -259,7 +259,8 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 			f.hash = hashString(clientIP(out, st.trusted))
 		}
 	}
-	b, probe := p.next(&f)
+	start := p.now() // the first attempt's, and the time its backend is picked at
+	b, probe := p.nextAt(&f, start.UnixNano())
 	if b == nil {
 		return nil, fmt.Errorf("pool %q: %w", p.name, ErrNoBackend)
 	}
@@ -271,7 +272,9 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 		if attempt > 1 && h.opts.OnRetry != nil {
 			h.opts.OnRetry()
 		}
-		start := p.now()
+		if attempt > 1 {
+			start = p.now()
+		}
 		var resp *http.Response
 		var err error
 		if h.opts.Tracer != nil {
@@ -285,8 +288,9 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 			ps.retries.Add(-1)
 		}
 		o := outcomeOf(ctx, st.inbound, resp, err)
-		p.observeAttempt(ctx, b, start, resp, err, o)
-		p.record(b, probe, o)
+		end := p.now()
+		p.observeAttempt(ctx, b, end.Sub(start), resp, err, o)
+		p.record(b, probe, o, end.UnixNano())
 		if err != nil {
 			err = p.attemptError(ctx, b, err)
 			p.debugAttempt(ctx, h, out, b, attempt, err)
@@ -302,11 +306,11 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 		}
 		if retry && p.acquireRetry() {
 			f.tried |= 1 << (uint(b.idx) & 63)
-			if nb, nprobe := p.next(&f); nb != nil {
+			if nb, nprobe := p.nextAt(&f, end.UnixNano()); nb != nil {
 				discard(resp)
 				if werr := p.backoff(ctx, attempt); werr != nil {
 					ps.retries.Add(-1)
-					p.record(nb, nprobe, outcomeUnknown)
+					p.record(nb, nprobe, outcomeUnknown, p.now().UnixNano())
 					return nil, werr
 				}
 				b, probe = nb, nprobe
@@ -326,10 +330,12 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 	}
 }
 
-// next picks a backend for the next attempt: one not yet tried if possible,
-// otherwise any available one.
-func (p *Pool) next(f *filter) (*backend, bool) {
-	now := p.now().UnixNano()
+// next picks a backend for the next attempt: one not yet tried if
+// possible, otherwise any available one.
+func (p *Pool) next(f *filter) (*backend, bool) { return p.nextAt(f, p.now().UnixNano()) }
+
+// nextAt is next as of now (UnixNano).
+func (p *Pool) nextAt(f *filter, now int64) (*backend, bool) {
 	f.now = now
 	f.ignoreHealth = p.panicking(now)
 	b, probe := p.pick(*f)
@@ -416,7 +422,7 @@ func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body req
 
 // observeAttempt reports one attempt to b's metrics. An attempt whose client
 // went away is timed but not counted as a backend error.
-func (p *Pool) observeAttempt(ctx context.Context, b *backend, start time.Time, resp *http.Response, err error, o outcome) {
+func (p *Pool) observeAttempt(ctx context.Context, b *backend, took time.Duration, resp *http.Response, err error, o outcome) {
 	kind := KindNone
 	if o != outcomeUnknown {
 		status := 0
@@ -425,7 +431,7 @@ func (p *Pool) observeAttempt(ctx context.Context, b *backend, start time.Time, 
 		}
 		kind = kindOf(ctx, status, err)
 	}
-	b.metrics.Attempt(p.now().Sub(start), kind)
+	b.metrics.Attempt(took, kind)
 }
 
 // attemptError wraps the error of an attempt on b, marking a route timeout.

@@ -231,12 +231,9 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		maxHead = defaultMaxHeaderBytes
 	}
 	// Cancelling the request unblocks the read by expiring the deadline. A
-	// context that can never be cancelled (Done() == nil) needs no watcher;
-	// stop stays nil and counts as "not cancelled".
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = interrupt.AfterFunc(ctx, c.expire)
-	}
+	// context that can never be cancelled needs no watcher: stop is nil
+	// then, and counts as "not cancelled".
+	stop := interrupt.AfterFunc(ctx, c.expire)
 	// unwatch stops the watcher when the exchange fails before a body
 	// takes the connection over (the connection is closed then anyway).
 	unwatch := func() {
