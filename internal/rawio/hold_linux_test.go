@@ -127,6 +127,28 @@ func waitReadable(t *testing.T, c net.Conn) {
 	t.Fatal("the socket never became readable")
 }
 
+// Unchecked (a fresh connection), bytes there before the Read are read,
+// not waited for: a server that speaks first fails the exchange at once.
+func TestHoldUncheckedReadsWhatIsThere(t *testing.T) {
+	t.Parallel()
+	peer, c := pair(t)
+	h := holder(t, c)
+	rw := h.(Conn)
+	_, _ = peer.Write([]byte("banner"))
+	waitReadable(t, c)
+	// The netpoller has seen the bytes by now (a Read that would wait,
+	// had they not been there, lets it look); the Hold's Read must still
+	// find them.
+	h.Hold(nil)
+	_, _ = rw.Write([]byte("request"))
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 16)
+	n, err := rw.Read(buf)
+	if err != nil || string(buf[:n]) != "banner" {
+		t.Fatalf("Read = %q, %v; want the bytes already there", buf[:n], err)
+	}
+}
+
 func TestHoldLargeWrite(t *testing.T) {
 	t.Parallel()
 	peer, c := pair(t)
@@ -170,9 +192,10 @@ func TestHoldDeadlineAndNoWrites(t *testing.T) {
 	h := holder(t, c)
 	rw := h.(Conn)
 	// The wait after the send ends at the read deadline.
-	h.Hold(nil)
+	h.Hold(peekClean)
 	_, _ = rw.Write([]byte("request"))
-	_ = c.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	// (A deadline already past when the Read starts sends nothing.)
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
 	_, err := rw.Read(make([]byte, 8))
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {

@@ -32,7 +32,8 @@ type Conn interface {
 }
 
 // Holder is implemented by the raw Conn (on Linux): it sends a request with
-// the Read that waits for the answer, saving that Read a system call.
+// the Read that waits for the answer, saving that Read a system call when
+// the connection is checked as it sends (see Hold).
 //
 // A plain Read tries the socket first and, finding nothing there yet (a
 // request's answer cannot have come), waits for the netpoller and tries
@@ -41,12 +42,15 @@ type Conn interface {
 // reset, then wait for readiness before it reads: an answer arriving after
 // the send always wakes it, and the try that could only fail is skipped.
 type Holder interface {
-	// Hold holds back the Writes until the next Read. check, if not nil,
-	// is called with the socket first, in that Read: when it reports
-	// false, nothing is sent and the Read fails with ErrStale. A check
-	// there (a peek at an idle connection) sees everything that arrived
-	// before the send, and the readiness reset before it catches
-	// everything after.
+	// Hold holds back the Writes until the next Read, which the same
+	// goroutine must make. check, if not nil, is called with the socket
+	// first, in that Read: when it reports false, nothing is sent and the
+	// Read fails with ErrStale. A check there (a peek at an idle
+	// connection) sees everything that arrived before the send, and the
+	// readiness reset before it catches everything after; only then is
+	// the first try skipped. Without a check the Read tries the socket
+	// after the send, as a plain Read would. The held bytes stay in a
+	// buffer of the Conn's (up to 16 KiB of it is kept for the next Hold).
 	Hold(check func(fd uintptr) bool)
 }
 

@@ -13,7 +13,8 @@ import (
 
 // raw is a Conn over a socket's descriptor. It is used by one reader and
 // one writer at a time (a connection's own goroutines), as a net.Conn is
-// read and written.
+// read and written; while a Hold is on, the Read sends what the Writes
+// held, so one goroutine must make both.
 type raw struct {
 	rc syscall.RawConn
 
@@ -143,8 +144,9 @@ func (c *raw) readHeld(p []byte) (int, error) {
 
 // exchange is readHeld's RawConn.Read function. RawConn.Read resets the
 // netpoller's readiness for the socket before its first call, which checks
-// the socket and sends: an answer can only come after that, so instead of
-// trying the socket the call asks to wait, and the calls after read.
+// the socket and sends: with a check, which saw everything that came
+// before, an answer can only come after that, so instead of trying the
+// socket the call asks to wait, and the calls after read.
 func (c *raw) exchange(fd uintptr) bool {
 	if c.sent {
 		return c.read(fd)
@@ -169,6 +171,12 @@ func (c *raw) exchange(fd uintptr) bool {
 		return true
 	}
 	c.sent = true
+	if c.check == nil {
+		// Unchecked, the socket may hold bytes that came before the
+		// readiness reset (a server that speaks first): look, rather than
+		// wait for readiness that will not come again.
+		return c.read(fd)
+	}
 	return false
 }
 

@@ -292,7 +292,9 @@ func (c *conn) serveRequest() bool {
 	// Direct's requests need what serve put in reqBase for them. Their
 	// response and its header map are the connection's, reused: Direct
 	// keeps neither once it returns (runHandler gives a declined request
-	// new ones for the handler).
+	// new ones for the handler). The reset below also clears handlerDone,
+	// so code Direct left running would write into the next response:
+	// Direct leaves none.
 	offered := c.srv.Direct != nil && b == nil && c.reqBase != nil
 	var w *response
 	if offered {

@@ -381,12 +381,13 @@ func TestIdleTimeoutBusyConnection(t *testing.T) {
 		s.ReadHeaderTimeout = 5 * time.Second
 	})
 	c := dial(t, addr)
+	var start time.Time
 	for range 20 {
+		start = time.Now() // the server's next wait begins after this
 		c.send(get11)
 		c.mustRead("GET")
 		time.Sleep(5 * time.Millisecond)
 	}
-	start := time.Now()
 	c.expectEOF()
 	if d := time.Since(start); d < idle-deadlineSlack(idle)-10*time.Millisecond || d > 3*time.Second {
 		t.Errorf("idle connection closed %v after its last request; want about %v", d, idle)
