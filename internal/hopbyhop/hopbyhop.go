@@ -36,6 +36,16 @@ func Remove(h http.Header) {
 			}
 		}
 	}
+	if len(h) < len(Fields) {
+		// Fewer fields than names (the usual answer): look at each field
+		// rather than hash every name.
+		for k := range h {
+			if Is(k) {
+				delete(h, k)
+			}
+		}
+		return
+	}
 	for _, k := range Fields {
 		delete(h, k)
 	}

@@ -22,6 +22,18 @@ func TestRemove(t *testing.T) {
 	if len(h) != 1 || h.Get("Accept") != "*/*" {
 		t.Fatalf("after Remove: %v, want only Accept", h)
 	}
+	// Fewer fields than hop-by-hop names: the same result.
+	small := http.Header{
+		"Connection": {"X-Private"},
+		"X-Private":  {"p"},
+		"Keep-Alive": {"timeout=5"},
+		"Upgrade":    {"h2c"},
+		"Accept":     {"*/*"},
+	}
+	Remove(small)
+	if len(small) != 1 || small.Get("Accept") != "*/*" {
+		t.Fatalf("after Remove on a small header: %v, want only Accept", small)
+	}
 }
 
 func TestIsAndNamed(t *testing.T) {

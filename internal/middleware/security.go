@@ -117,8 +117,22 @@ func (s *SecurityHeaders) ModifyResponse(resp *http.Response) error {
 	if s == nil || resp == nil {
 		return nil
 	}
+	h := resp.Header
+	if len(h) < len(s.headers) {
+		// Fewer fields than headers to drop: look at each field rather
+		// than hash every name.
+		for k := range h {
+			for _, hd := range s.headers {
+				if k == hd.key {
+					delete(h, k)
+					break
+				}
+			}
+		}
+		return nil
+	}
 	for _, hd := range s.headers {
-		delete(resp.Header, hd.key)
+		delete(h, hd.key)
 	}
 	return nil
 }

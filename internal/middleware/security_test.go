@@ -180,17 +180,27 @@ func TestSecurityHeadersModifyResponse(t *testing.T) {
 	cfg := defaultSecurity
 	cfg.ReferrerPolicy = "off"
 	s := NewSecurityHeaders(cfg)
-	resp := &http.Response{Header: http.Header{
-		"X-Frame-Options": {"SAMEORIGIN"},
-		"Referrer-Policy": {"origin"},
-		"Content-Type":    {"text/html"},
-	}}
-	if err := s.ModifyResponse(resp); err != nil {
-		t.Fatalf("ModifyResponse() = %v, want nil", err)
-	}
-	want := http.Header{"Referrer-Policy": {"origin"}, "Content-Type": {"text/html"}}
-	if !equalHeader(resp.Header, want) {
-		t.Errorf("ModifyResponse: resp.Header = %v, want %v", resp.Header, want)
+	// Fewer fields than managed headers, and more (two ways of looking).
+	for _, extra := range []http.Header{{}, {"A": {"1"}, "B": {"2"}, "C": {"3"}, "Content-Security-Policy": {"x"}}} {
+		h := http.Header{
+			"X-Frame-Options": {"SAMEORIGIN"},
+			"Referrer-Policy": {"origin"},
+			"Content-Type":    {"text/html"},
+		}
+		want := http.Header{"Referrer-Policy": {"origin"}, "Content-Type": {"text/html"}}
+		for k, v := range extra {
+			h[k] = v
+			if k != "Content-Security-Policy" {
+				want[k] = v
+			}
+		}
+		resp := &http.Response{Header: h}
+		if err := s.ModifyResponse(resp); err != nil {
+			t.Fatalf("ModifyResponse() = %v, want nil", err)
+		}
+		if !equalHeader(resp.Header, want) {
+			t.Errorf("ModifyResponse: resp.Header = %v, want %v", resp.Header, want)
+		}
 	}
 }
 

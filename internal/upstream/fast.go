@@ -91,7 +91,18 @@ type fastState struct {
 	// Content-Type as the client sent them (see errorRequest).
 	lane               bool
 	clientID, clientCT []string
+	// on1xx is got1xx as a func, made once for a pooled lane state.
+	on1xx func(int, textproto.MIMEHeader) error
 }
+
+// laneStates are the direct lane's fastStates, reused: nothing keeps one
+// once ServeDirect returns (the 1xx hook is called during the exchange,
+// and the connection drops it when the request ends).
+var laneStates = sync.Pool{New: func() any {
+	fs := new(fastState)
+	fs.on1xx = fs.got1xx
+	return fs
+}}
 
 // errorRequest is the request an error answer is made for: r, or for the
 // direct lane a stand-in with r's request id and Content-Type as the client
@@ -148,19 +159,27 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 // gateway.ServeDirect). r must be fast-path eligible, the caller's own and
 // for a Lean pool: it becomes the outgoing request itself (its header map
 // turned into the upstream one, its URL aimed at each backend in place, its
-// Host as the route's header operations set it) and stays so. ctl keeps the
+// Host as the route's header operations set it) and stays so; the values
+// of its forwarding headers are held in state reused once ServeDirect
+// returns, so nothing may read its header after that. ctl keeps the
 // route timeout and takes the informational answers, which serveFast does
 // with a context and a trace of its own. clientIP is the client address the
 // edge decided on (the zero Addr for none).
 func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl Control, clientIP netip.Addr) {
-	fs := &fastState{w: w}
+	fs := laneStates.Get().(*fastState)
+	on1xx := fs.on1xx
+	*fs = fastState{w: w, on1xx: on1xx}
+	defer func() {
+		*fs = fastState{on1xx: on1xx} // holds nothing of this request while pooled
+		laneStates.Put(fs)
+	}()
 	st := &fs.st
 	st.inbound = r.Context()
 	if h.opts.Timeout > 0 {
 		st.timer = ctl.Timeout(h.opts.Timeout, ErrTimeout)
 	}
 	defer st.stopTimer()
-	ctl.On1xx(fs.got1xx)
+	ctl.On1xx(on1xx)
 	if rec := observe.RecordOf(w); rec != nil {
 		defer func() { rec.Backend, rec.Attempts = st.backend, st.attempts }()
 	}
