@@ -77,6 +77,7 @@ type conn struct {
 	// for the requests Server.Direct answers, reset after each.
 	directResp   response
 	directHeader http.Header
+	spares       spares // what the next request's head is parsed into
 	directState
 }
 
@@ -240,7 +241,7 @@ func (c *conn) serveRequest() bool {
 	}
 	var h head
 	req := http.Request{RemoteAddr: c.remoteAddr}
-	err = parseHead(raw, &req, &h)
+	err = parseHead(raw, &req, &h, &c.spares)
 	if c.longHead {
 		c.longHead = false // readLongHead consumed it
 		if cap(c.head) > maxKeptHead {
@@ -322,6 +323,11 @@ func (c *conn) serveRequest() bool {
 	cancel(nil)
 	if offered {
 		clear(c.directHeader) // whatever Direct did with it
+	}
+	if offered && w == &c.directResp {
+		c.spares.keep() // Direct answered: it kept nothing of the request
+	} else {
+		c.spares.release()
 	}
 	if cap(c.head) > maxKeptHead {
 		c.head = nil // a large response head's buffer is not kept while idle

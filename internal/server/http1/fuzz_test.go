@@ -53,7 +53,7 @@ func FuzzParseURI(f *testing.F) {
 		if connect {
 			method = http.MethodConnect
 		}
-		got, err := parseURI(method, uri)
+		got, err := parseURI(method, uri, nil)
 		want, werr := refParseURI(method, uri)
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("%s %q: parseURI error %v, net/http error %v", method, uri, err, werr)
@@ -102,7 +102,7 @@ func FuzzParseHead(f *testing.F) {
 		raw := data[:end]
 		var got http.Request
 		var h head
-		if err := parseHead(raw, &got, &h); err != nil {
+		if err := parseHead(raw, &got, &h, nil); err != nil {
 			return
 		}
 		want, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(raw)))

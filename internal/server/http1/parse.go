@@ -47,7 +47,7 @@ type head struct {
 // (RFC 9112 allows both, and a proxy must not guess): obs-fold, Transfer-
 // Encoding on HTTP/1.0 and Transfer-Encoding beside Content-Length are
 // refused rather than repaired.
-func parseHead(raw []byte, r *http.Request, h *head) error {
+func parseHead(raw []byte, r *http.Request, h *head, sp *spares) error {
 	s := string(raw)
 	line, rest, _ := strings.Cut(s, "\n")
 	line = strings.TrimSuffix(line, "\r")
@@ -81,15 +81,14 @@ func parseHead(raw []byte, r *http.Request, h *head) error {
 		return badRequest("empty request URI")
 	}
 	r.RequestURI = uri
-	u, err := parseURI(r.Method, uri)
+	u, err := parseURI(r.Method, uri, sp)
 	if err != nil {
 		return badRequest("malformed HTTP request URI")
 	}
 	r.URL = u
 
 	n := strings.Count(rest, "\n") - 1 // the last line is the blank one
-	hdr := make(http.Header, n)
-	vals := make([]string, n)
+	hdr, vals := sp.header(n)
 	var hosts, cls []string
 	var te, conn, expect string
 	nte := 0
@@ -231,16 +230,73 @@ func parseHead(raw []byte, r *http.Request, h *head) error {
 
 var chunkedTE = []string{"chunked"}
 
+// spares are a connection's header map, value slice and URL for its next
+// request, kept from a request Server.Direct answered (nothing keeps them
+// once it returns); parseHead takes them, or makes new ones when there are
+// none, and leaves in sp what the request uses. A nil *spares makes new
+// ones every time.
+type spares struct {
+	hdr  http.Header
+	vals []string
+	url  *url.URL
+}
+
+// maxSpareFields bounds the header map a connection keeps for its next
+// request: a map grown for more fields is left to the collector.
+const maxSpareFields = 32
+
+// header returns an empty header map and n empty values.
+func (sp *spares) header(n int) (http.Header, []string) {
+	if sp == nil {
+		return make(http.Header, n), make([]string, n)
+	}
+	if sp.hdr == nil {
+		sp.hdr = make(http.Header, n)
+	}
+	if cap(sp.vals) < n {
+		sp.vals = make([]string, n)
+	}
+	return sp.hdr, sp.vals[:n]
+}
+
+// newURL returns a zero URL.
+func (sp *spares) newURL() *url.URL {
+	if sp == nil {
+		return new(url.URL)
+	}
+	if sp.url == nil {
+		sp.url = new(url.URL)
+	}
+	return sp.url
+}
+
+// keep readies what a request Direct answered used for the next one.
+func (sp *spares) keep() {
+	if len(sp.hdr) > maxSpareFields {
+		sp.hdr = nil
+	} else {
+		clear(sp.hdr)
+	}
+	clear(sp.vals)
+	if sp.url != nil {
+		*sp.url = url.URL{}
+	}
+}
+
+// release gives what the request used away: a handler may keep it.
+func (sp *spares) release() { *sp = spares{} }
+
 // parseURI parses a request target. The common origin form ("/path?query",
 // with a path of characters url.URL keeps as they are) is split without
 // net/url, giving the URL url.ParseRequestURI would give; anything else goes
 // to url.ParseRequestURI, with CONNECT's authority form handled as net/http
 // does.
-func parseURI(method, uri string) (*url.URL, error) {
+func parseURI(method, uri string, sp *spares) (*url.URL, error) {
 	if uri[0] == '/' {
 		path, query, hasQuery := strings.Cut(uri, "?")
 		if plainPath(path) && plainQuery(query) {
-			u := &url.URL{Path: path, RawQuery: query}
+			u := sp.newURL()
+			u.Path, u.RawQuery = path, query
 			if hasQuery && query == "" {
 				u.ForceQuery = true
 			}

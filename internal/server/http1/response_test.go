@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -710,5 +711,59 @@ func TestDirectControl(t *testing.T) {
 		if got := <-results; got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.path, got, tc.want)
 		}
+	}
+}
+
+// TestDirectSpares: a request Direct answered leaves its header map, values
+// and URL to the connection's next request, emptied; a request a handler
+// got keeps its own, whatever the connection serves after it.
+func TestDirectSpares(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		header string
+		url    string
+		hdrPtr uintptr
+	}
+	got := make(chan seen, 8)
+	kept := make(chan *http.Request, 1)
+	direct := func(w http.ResponseWriter, r *http.Request, ctl DirectControl) bool {
+		if r.URL.Path == "/decline" {
+			return false
+		}
+		got <- seen{fmt.Sprint(r.Header), r.URL.String(), reflect.ValueOf(r.Header).Pointer()}
+		// As the lane does: the request becomes the upstream one.
+		r.Header.Set("X-Added", "1")
+		r.URL.Path, r.URL.Host, r.URL.Scheme = "/changed", "backend", "http"
+		return true
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { kept <- r })
+	_, addr := startServer(t, h, func(s *Server) { s.Direct = direct })
+	c := dial(t, addr)
+	send := func(target, field string) {
+		c.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n" + field + "\r\n\r\n")
+		c.mustRead("GET")
+	}
+	send("/a?q=1", "X-One: 1")
+	a := <-got
+	send("/b", "X-Two: 2")
+	b := <-got
+	if b.header != "map[X-Two:[2]]" || b.url != "/b" {
+		t.Errorf("second request saw header %s, URL %s; want only its own", b.header, b.url)
+	}
+	if a.hdrPtr != b.hdrPtr {
+		t.Error("the second request's header map is not the first's, emptied")
+	}
+	send("/decline", "X-Three: 3")
+	r := <-kept
+	send("/c", "X-Four: 4")
+	cc := <-got
+	if cc.hdrPtr == reflect.ValueOf(r.Header).Pointer() {
+		t.Error("a request after a declined one reuses the handler's header map")
+	}
+	if fmt.Sprint(r.Header) != "map[X-Three:[3]]" || r.URL.String() != "/decline" {
+		t.Errorf("the handler's request changed after it: header %v, URL %s", r.Header, r.URL)
+	}
+	if cc.header != "map[X-Four:[4]]" || cc.url != "/c" {
+		t.Errorf("request after the declined one saw header %s, URL %s", cc.header, cc.url)
 	}
 }
