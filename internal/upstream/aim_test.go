@@ -73,6 +73,13 @@ func TestRetryAimsEachAttempt(t *testing.T) {
 			if req.URL.Path != "/a/b" || req.URL.Host != "client.example" || req.URL.Scheme != "http" {
 				t.Errorf("client's URL changed to %s", req.URL)
 			}
+			// Each attempt's body was closed, through the one wrapper the
+			// attempts share: nothing is left in flight.
+			for _, b := range p.backends {
+				if n := b.state.inFlight.Load(); n != 0 {
+					t.Errorf("backend %s: %d requests still in flight", b.name, n)
+				}
+			}
 		})
 	}
 }

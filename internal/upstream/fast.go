@@ -20,6 +20,7 @@ import (
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
 	"github.com/altair-gateway/altair/internal/observe"
+	"github.com/altair-gateway/altair/internal/upstream/h1"
 )
 
 // The fast path proxies the commonest request — a bodiless GET, HEAD or
@@ -293,12 +294,17 @@ func (h *routeHandler) forward(w http.ResponseWriter, r *http.Request, ctx conte
 		for k, vv := range resp.Trailer {
 			dst[k] = append(dst[k], vv...)
 		}
-		return
-	}
-	for k, vv := range resp.Trailer {
-		for _, v := range vv {
-			dst.Add(http.TrailerPrefix+k, v)
+	} else {
+		for k, vv := range resp.Trailer {
+			for _, v := range vv {
+				dst.Add(http.TrailerPrefix+k, v)
+			}
 		}
+	}
+	if fs.lane {
+		// The lane's answer is done with: its transport (always h1, see
+		// Pool.Lean) may have the header map for a later one.
+		h1.ReleaseHeader(resp.Header)
 	}
 }
 

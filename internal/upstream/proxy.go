@@ -132,6 +132,9 @@ type reqState struct {
 	// carries it itself rather than in the request's context (the direct
 	// lane); the zero Addr otherwise.
 	clientIP netip.Addr
+	// body wraps each attempt's response body (see trackBody); one is
+	// enough, as an attempt's body is closed before the next attempt.
+	body trackedBody
 }
 
 type stateKey struct{}
@@ -266,7 +269,7 @@ func (t *routeTransport) roundTrip(out *http.Request, st *reqState) (*http.Respo
 	}
 	idempotent := isIdempotent(out)
 	upgrade := out.Header.Get("Upgrade") != ""
-	aim := aim{path: out.URL.Path, inPlace: st.ownOut}
+	aim := aim{path: out.URL.Path, inPlace: st.ownOut, track: &st.body}
 	for attempt := 1; ; attempt++ {
 		st.attempts, st.backend = attempt, b.name
 		if attempt > 1 && h.opts.OnRetry != nil {
@@ -388,6 +391,8 @@ type aim struct {
 	// for an attempt under the request's own context; one under a tracing
 	// span or a per-try timeout gets a copy carrying that context.
 	inPlace bool
+	// track is the response body wrapper to use; nil: send makes one.
+	track *trackedBody
 }
 
 // send makes one attempt on b under ctx. The returned response's body
@@ -416,7 +421,7 @@ func (p *Pool) send(ctx context.Context, out *http.Request, b *backend, body req
 		s.inFlight.Add(-1)
 		return nil, err
 	}
-	resp.Body = trackBody(resp.Body, s)
+	resp.Body = trackBody(resp.Body, s, a.track)
 	return resp, nil
 }
 
@@ -676,10 +681,14 @@ func (p *Pool) prepareBody(out *http.Request) (requestBody, error) {
 }
 
 // trackBody wraps a response body so that closing it ends the attempt's
-// in-flight count. A 101 response's body is also writable (the upgraded
-// connection), and stays so.
-func trackBody(rc io.ReadCloser, s *backendState) io.ReadCloser {
-	t := &trackedBody{ReadCloser: rc, state: s}
+// in-flight count, in t if not nil. A 101 response's body is also writable
+// (the upgraded connection), and stays so.
+func trackBody(rc io.ReadCloser, s *backendState, t *trackedBody) io.ReadCloser {
+	if t == nil {
+		t = new(trackedBody)
+	}
+	t.ReadCloser, t.state = rc, s
+	t.done.Store(false)
 	if _, ok := rc.(io.Writer); ok {
 		return trackedConn{t}
 	}

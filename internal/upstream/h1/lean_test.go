@@ -807,3 +807,55 @@ func TestBodyWriteTo(t *testing.T) {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("client gone") }
+
+// TestReleaseHeader: a header map given back is reused, emptied, by a later
+// response of at most maxPooledFields fields, which sees only its own.
+func TestReleaseHeader(t *testing.T) {
+	req, _ := http.NewRequest(http.MethodGet, "http://backend/", nil)
+	read := func(head string) *http.Response {
+		t.Helper()
+		var scratch []byte
+		resp, _, _, err := readResponse(bufio.NewReader(strings.NewReader(head)), req, &scratch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	first := read("HTTP/1.1 200 OK\r\nX-First: 1\r\nContent-Length: 0\r\n\r\n")
+	ReleaseHeader(first.Header)
+	if len(first.Header) != 0 {
+		t.Fatalf("a released header still holds %v", first.Header)
+	}
+	// sync.Pool may drop what it holds (and does, at random, under the
+	// race detector): look for reuse over a few rounds.
+	reused := false
+	for i := 0; i < 50 && !reused; i++ {
+		h := first.Header
+		second := read("HTTP/1.1 200 OK\r\nX-Second: 2\r\nContent-Length: 0\r\n\r\n")
+		if got := fmt.Sprint(second.Header); got != "map[Content-Length:[0] X-Second:[2]]" {
+			t.Fatalf("second response's header = %s, want only its own fields", got)
+		}
+		reused = reflect.ValueOf(second.Header).Pointer() == reflect.ValueOf(h).Pointer()
+		ReleaseHeader(second.Header)
+		first = second
+	}
+	if !reused {
+		t.Error("a released header map was never reused")
+	}
+	// A head with more fields than maxPooledFields neither takes nor gives
+	// back a pooled map.
+	var many strings.Builder
+	many.WriteString("HTTP/1.1 200 OK\r\n")
+	for i := range maxPooledFields + 1 {
+		fmt.Fprintf(&many, "X-F%d: v\r\n", i)
+	}
+	many.WriteString("\r\n")
+	big := read(many.String())
+	if len(big.Header) != maxPooledFields+1 {
+		t.Fatalf("big header has %d fields", len(big.Header))
+	}
+	ReleaseHeader(big.Header)
+	if len(big.Header) != maxPooledFields+1 {
+		t.Error("ReleaseHeader emptied a map too big to pool")
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -257,7 +258,13 @@ func parseHeader(s string, pos int, keys int, strs []string) (http.Header, error
 	if keys > len(strs) {
 		strs = make([]string, min(keys, 1000))
 	}
-	h := make(http.Header, min(keys, 1000))
+	var h http.Header
+	if keys <= maxPooledFields {
+		h, _ = headers.Get().(http.Header)
+	}
+	if h == nil {
+		h = make(http.Header, min(keys, 1000))
+	}
 	if pos < len(s) && (s[pos] == ' ' || s[pos] == '\t') {
 		line, _ := nextLine(s, pos)
 		if len(line) > 80 {
@@ -318,6 +325,26 @@ func parseHeader(s string, pos int, keys int, strs []string) (http.Header, error
 			h[key] = append(vv, value)
 		}
 	}
+}
+
+// headers are response header maps given back with ReleaseHeader, for
+// heads of at most maxPooledFields fields.
+var headers sync.Pool
+
+// maxPooledFields bounds the maps headers keeps: a small map (up to eight
+// fields) is one allocation of a fixed size, and the commonest answer.
+const maxPooledFields = 8
+
+// ReleaseHeader gives the header map of a response this transport read
+// back for a later response, emptied. The caller must be the response's
+// last user: nothing may read or keep the map afterwards (the values it
+// held are not reused, only the map).
+func ReleaseHeader(h http.Header) {
+	if h == nil || len(h) > maxPooledFields {
+		return
+	}
+	clear(h)
+	headers.Put(h)
 }
 
 // trimSPHT trims spaces and tabs (textproto's trim, not TrimString).
