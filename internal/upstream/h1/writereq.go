@@ -151,7 +151,7 @@ func writeHeaderValue(bw *bufio.Writer, v string) {
 		v = v[:len(v)-1]
 	}
 	for {
-		i := strings.IndexAny(v, "\r\n")
+		i := indexCRLF(v)
 		if i < 0 {
 			bw.WriteString(v)
 			return
@@ -160,6 +160,16 @@ func writeHeaderValue(bw *bufio.Writer, v string) {
 		bw.WriteByte(' ')
 		v = v[i+1:]
 	}
+}
+
+// indexCRLF is strings.IndexAny(v, "\r\n") without its set-building.
+func indexCRLF(v string) int {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == '\n' {
+			return i
+		}
+	}
+	return -1
 }
 
 // isASCIISpace is textproto's notion of white space for TrimString.
