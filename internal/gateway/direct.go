@@ -8,7 +8,6 @@ import (
 	"github.com/altair-gateway/altair/internal/admin/monitor"
 	"github.com/altair-gateway/altair/internal/compress"
 	"github.com/altair-gateway/altair/internal/httperr"
-	"github.com/altair-gateway/altair/internal/middleware"
 	"github.com/altair-gateway/altair/internal/observe"
 	"github.com/altair-gateway/altair/internal/router"
 	"github.com/altair-gateway/altair/internal/upstream"
@@ -54,16 +53,20 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 	id := r.Header[httperr.RequestIDHeader]
 	host := r.Host // the proxy step may change r.Host (header operations)
 	var up string  // the path the backend is asked for, which the chain logs
-	gr.security.Apply(w.Header())
+	sec := gr.security
+	if rt.security != nil {
+		sec = rt.security // the chain resets the global set and applies this
+	}
+	if rh, ok := ctl.(rawHeaderer); ok {
+		rh.RawHeader(sec.Lines(w.Header())) // see Lines: what the chain's Apply sets
+	} else {
+		sec.Apply(w.Header())
+	}
 	r.URL.Path, r.URL.RawPath = path, ""
 	start := g.now()
 	c := rt.counters
 	c.requests.Add(1)
 	c.inFlight.Add(1)
-	if rt.security != nil {
-		middleware.ResetSecurityHeaders(w.Header())
-		rt.security.Apply(w.Header())
-	}
 	if rt.cors != nil {
 		rt.cors.Simple(w.Header(), r)
 	}
@@ -103,6 +106,10 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 	rt.directProxy.ServeDirect(dw, r, ctl, ip)
 	return true
 }
+
+// rawHeaderer is the HTTP/1 server's DirectControl.RawHeader: the security
+// headers go out as fixed lines rather than header map entries.
+type rawHeaderer interface{ RawHeader(lines []byte) }
 
 // directRoute decides whether r takes the direct lane on gr, changing
 // nothing: on yes it returns r's route, cleaned path (params holds its

@@ -209,6 +209,7 @@ routes:
     response_headers:
       remove: [X-Upstream-Drop]
       set: { X-Route: ops }
+      add: { X-Frame-Options: from-route, Strict-Transport-Security: max-age=1 }
     security_headers:
       frame_options: SAMEORIGIN
   - name: nocors
@@ -302,6 +303,16 @@ auth:
 	for _, bad := range []string{"Access-Control-Allow-Origin", "X-Hop", "SAMEORIGIN"} {
 		if strings.Contains(got, bad) {
 			t.Errorf("plain GET: answer has %q:\n%s", bad, got)
+		}
+	}
+	// The route's own security set first, then what its response header
+	// operations add under the same names; the global set's X-Frame-Options
+	// not at all.
+	ops := answer(t, lane, laneCase{name: "ops", method: "GET", target: "/ops/a"})
+	for _, want := range []string{`X-Frame-Options: ["SAMEORIGIN" "from-route"]`,
+		`Strict-Transport-Security: ["max-age=31536000; includeSubDomains" "max-age=1"]`, `X-Content-Type-Options: ["nosniff"]`} {
+		if !strings.Contains(ops, want) {
+			t.Errorf("route with its own security set: answer lacks %q:\n%s", want, ops)
 		}
 	}
 	if got := answer(t, lane, laneCase{name: "timeout", method: "GET", target: "/slow/s?sleep=2s"}); !strings.HasPrefix(got, "504") {

@@ -6,6 +6,7 @@ package middleware
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/altair-gateway/altair/internal/config"
@@ -34,6 +35,10 @@ const (
 // (h[k][0] = v) must not run on these headers.
 type SecurityHeaders struct {
 	headers []header
+	// lines are the headers but X-Content-Type-Options as HTTP/1 header
+	// lines, and mapped that one; see Lines.
+	lines  []byte
+	mapped []header
 }
 
 // header is one header with its canonical key and shared value.
@@ -85,7 +90,41 @@ func NewSecurityHeaders(cfg config.SecurityHeaders) *SecurityHeaders {
 	add("Strict-Transport-Security", cfg.StrictTransportSecurity, defaultStrictTransportSecurity)
 	add("Content-Security-Policy", cfg.ContentSecurityPolicy, defaultContentSecurityPolicy)
 	add("Referrer-Policy", cfg.ReferrerPolicy, defaultReferrerPolicy)
+	for _, hd := range s.headers {
+		if hd.key == "X-Content-Type-Options" {
+			s.mapped = append(s.mapped, hd)
+			continue
+		}
+		// As an HTTP/1 server writes a field: line breaks become spaces,
+		// surrounding white space goes.
+		v := strings.Map(func(r rune) rune {
+			if r == '\r' || r == '\n' {
+				return ' '
+			}
+			return r
+		}, textproto.TrimString(hd.value[0]))
+		s.lines = append(s.lines, hd.key+": "+v+"\r\n"...)
+	}
 	return s
+}
+
+// Lines is Apply for a server that writes fixed header lines itself, before
+// the header map's fields: it returns the headers as HTTP/1 header lines
+// ("Key: value" and CRLF each, not to be changed), and sets on h those
+// that must stay map fields. Written first, the lines come before the
+// values an upstream's answer adds under the same names, as Apply's do
+// (ModifyResponse removes the upstream's own; a route's response header
+// operations, applied after it, may add some). X-Content-Type-Options stays
+// a map field: the gateway's error answers set it, which must replace the
+// value, not add a second one.
+func (s *SecurityHeaders) Lines(h http.Header) []byte {
+	if s == nil {
+		return nil
+	}
+	for _, hd := range s.mapped {
+		h[hd.key] = hd.value
+	}
+	return s.lines
 }
 
 // Apply sets the configured headers on h, replacing any value there. A header

@@ -308,3 +308,32 @@ func TestResetThenRouteSet(t *testing.T) {
 		t.Errorf("X-Content-Type-Options = %q, want nosniff", got)
 	}
 }
+
+// TestSecurityHeadersLines: Lines gives the set as header lines but
+// X-Content-Type-Options, which it sets on the map; "off" headers are in
+// neither; a value's line breaks become spaces.
+func TestSecurityHeadersLines(t *testing.T) {
+	t.Parallel()
+	cfg := defaultSecurity
+	cfg.ReferrerPolicy = "off"
+	cfg.ContentSecurityPolicy = " default-src 'self'\r\nX-Injected: 1 "
+	h := http.Header{}
+	got := string(NewSecurityHeaders(cfg).Lines(h))
+	want := "X-Frame-Options: " + cfg.FrameOptions + "\r\n" +
+		"Strict-Transport-Security: " + cfg.StrictTransportSecurity + "\r\n" +
+		"Content-Security-Policy: default-src 'self'  X-Injected: 1\r\n"
+	if got != want {
+		t.Errorf("Lines = %q, want %q", got, want)
+	}
+	if !equalHeader(h, http.Header{"X-Content-Type-Options": {cfg.ContentTypeOptions}}) {
+		t.Errorf("Lines set %v on the map, want X-Content-Type-Options only", h)
+	}
+	h = http.Header{}
+	if got := NewSecurityHeaders(config.SecurityHeaders{Disabled: true}).Lines(h); got != nil || len(h) != 0 {
+		t.Errorf("disabled set: Lines = %q, map %v; want nothing", got, h)
+	}
+	var none *SecurityHeaders
+	if none.Lines(h) != nil {
+		t.Error("nil set: Lines not nil")
+	}
+}

@@ -18,6 +18,11 @@ type DirectControl interface {
 	// requests made under exactly the request's context get, through
 	// interrupt.Informational.
 	On1xx(f func(code int, header textproto.MIMEHeader) error)
+	// RawHeader has every head of the request's response carry lines
+	// (complete header lines, each ending in CRLF) before the header map's
+	// fields: for fixed headers, written without a map entry each. The
+	// caller must not change lines.
+	RawHeader(lines []byte)
 }
 
 // directState is the per-connection state behind DirectControl and
@@ -143,6 +148,9 @@ func (t *directTimeout) Stop() bool {
 	c.armed = false
 	return true
 }
+
+// RawHeader implements DirectControl.
+func (c *conn) RawHeader(lines []byte) { c.directResp.raw = lines }
 
 // On1xx implements DirectControl.
 func (c *conn) On1xx(f func(code int, header textproto.MIMEHeader) error) {

@@ -44,6 +44,9 @@ type response struct {
 	connHeader    []string    // the handler's Connection header
 	closeAfter    bool        // close the connection after this response
 	handlerDone   atomic.Bool // read by goroutines the handler left behind
+	// raw are header lines written before the map's in every head (set by
+	// Direct through DirectControl.RawHeader).
+	raw []byte
 }
 
 // errAfterHandler answers a write made after the handler returned: the
@@ -107,6 +110,7 @@ func (w *response) writeInformational(code int) {
 		defer c.contMu.Unlock()
 	}
 	b := appendStatusLine(c.head[:0], w.req.ProtoMinor >= 1, code)
+	b = append(b, w.raw...)
 	b, _ = appendHeader(b, w.header, skipNoBody)
 	b = append(b, "\r\n"...)
 	c.head = b
@@ -128,6 +132,7 @@ func (w *response) serialiseHead() {
 		skip = skipNotModified
 	}
 	b := appendStatusLine(c.head[:0], w.req.ProtoMinor >= 1, w.status)
+	b = append(b, w.raw...)
 	b, w.prefixTrailer = appendHeader(b, h, skip)
 	if _, ok := h["Date"]; !ok {
 		b = append(b, "Date: "...)

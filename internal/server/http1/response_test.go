@@ -767,3 +767,44 @@ func TestDirectSpares(t *testing.T) {
 		t.Errorf("request after the declined one saw header %s, URL %s", cc.header, cc.url)
 	}
 }
+
+// TestDirectRawHeader: the lines Direct gives RawHeader open every head of
+// its response, informational ones too, before the map's fields; they end
+// with the request.
+func TestDirectRawHeader(t *testing.T) {
+	t.Parallel()
+	direct := func(w http.ResponseWriter, r *http.Request, ctl DirectControl) bool {
+		switch r.URL.Path {
+		case "/decline":
+			return false
+		case "/raw":
+			ctl.RawHeader([]byte("X-Raw: 1\r\nX-Dup: first\r\n"))
+			w.Header()["X-Dup"] = []string{"second"}
+			w.WriteHeader(http.StatusEarlyHints)
+		}
+		w.Header().Set("X-By", "direct")
+		return true
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	_, addr := startServer(t, h, func(s *Server) { s.Direct = direct })
+	c := dial(t, addr)
+	c.send("GET /raw HTTP/1.1\r\nHost: x\r\n\r\n")
+	for _, want := range []int{http.StatusEarlyHints, http.StatusOK} {
+		resp := c.mustRead("GET")
+		if resp.Status != want {
+			t.Fatalf("status %d, want %d", resp.Status, want)
+		}
+		if !strings.HasPrefix(strings.SplitN(resp.Head, "\r\n", 2)[1], "X-Raw: 1\r\nX-Dup: first\r\n") {
+			t.Errorf("%d: head does not open with the raw lines:\n%s", want, resp.Head)
+		}
+		if got := resp.Header["X-Dup"]; len(got) != 2 || got[0] != "first" || got[1] != "second" {
+			t.Errorf("%d: X-Dup = %q, want the raw line's value before the map's", want, got)
+		}
+	}
+	for _, p := range []string{"/plain", "/decline"} {
+		c.send("GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp := c.mustRead("GET"); resp.Header.Get("X-Raw") != "" {
+			t.Errorf("%s: the previous request's raw lines were written:\n%s", p, resp.Head)
+		}
+	}
+}
