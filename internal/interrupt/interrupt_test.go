@@ -71,6 +71,13 @@ func TestAfterFunc(t *testing.T) {
 	if o.watched != 1 {
 		t.Errorf("the Watcher was given a context it does not own")
 	}
+	// A context the Watcher owns that can never end (Done is nil) still
+	// goes to the Watcher, which is asked before Done.
+	never := &owner{}
+	never.ctx = With(context.Background(), never)
+	if stop := AfterFunc(never.ctx, func() {}); stop == nil || never.watched != 1 {
+		t.Errorf("owned context with a nil Done: watched %d times, stop %v; want the Watcher's", never.watched, stop != nil)
+	}
 	if Informational(o.ctx) == nil || Informational(derived) != nil || Informational(context.Background()) != nil {
 		t.Error("Informational: want the hook for the owned context only")
 	}

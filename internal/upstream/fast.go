@@ -171,6 +171,7 @@ func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl C
 	on1xx := fs.on1xx
 	*fs = fastState{w: w, on1xx: on1xx}
 	defer func() {
+		ctl.On1xx(nil)                // the connection no longer points at the pooled state
 		*fs = fastState{on1xx: on1xx} // holds nothing of this request while pooled
 		laneStates.Put(fs)
 	}()
@@ -301,10 +302,10 @@ func (h *routeHandler) forward(w http.ResponseWriter, r *http.Request, ctx conte
 			}
 		}
 	}
-	if fs.lane {
-		// The lane's answer is done with: its transport (always h1, see
+	if tb, ok := resp.Body.(*trackedBody); ok && fs.lane {
+		// The lane's answer is done with: its transport (h1, see
 		// Pool.Lean) may have the header map for a later one.
-		h1.ReleaseHeader(resp.Header)
+		h1.ReleaseHeader(tb.ReadCloser, resp.Header)
 	}
 }
 

@@ -241,13 +241,15 @@ type spares struct {
 	url  *url.URL
 }
 
-// maxSpareFields bounds the header map a connection keeps for its next
-// request: a map grown for more fields is left to the collector.
+// maxSpareFields bounds the header map and values a connection keeps for
+// its next request: a larger head gets its own, left to the collector.
 const maxSpareFields = 32
 
-// header returns an empty header map and n empty values.
+// header returns an empty header map and n empty values: the spare ones
+// for a head of at most maxSpareFields fields, new ones (not kept) for a
+// larger head.
 func (sp *spares) header(n int) (http.Header, []string) {
-	if sp == nil {
+	if sp == nil || n > maxSpareFields {
 		return make(http.Header, n), make([]string, n)
 	}
 	if sp.hdr == nil {
@@ -270,7 +272,9 @@ func (sp *spares) newURL() *url.URL {
 	return sp.url
 }
 
-// keep readies what a request Direct answered used for the next one.
+// keep readies what a request Direct answered used for the next one. A
+// map that grew past maxSpareFields fields (a lane request adds a few) is
+// not kept; the values never grow past it (see header).
 func (sp *spares) keep() {
 	if len(sp.hdr) > maxSpareFields {
 		sp.hdr = nil

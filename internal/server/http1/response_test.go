@@ -753,6 +753,16 @@ func TestDirectSpares(t *testing.T) {
 	if a.hdrPtr != b.hdrPtr {
 		t.Error("the second request's header map is not the first's, emptied")
 	}
+	// A head of more fields than a connection keeps gets its own map and
+	// leaves the spare one for the next request.
+	send("/big", strings.Repeat("A: x\r\n", maxSpareFields)+"X-Big: 1")
+	if big := <-got; big.hdrPtr == a.hdrPtr {
+		t.Error("a head larger than maxSpareFields took the spare header map")
+	}
+	send("/small", "X-Small: 1")
+	if small := <-got; small.hdrPtr != a.hdrPtr || small.header != "map[X-Small:[1]]" {
+		t.Errorf("after a large head: header %s, spare reused %v; want the spare map with only X-Small", small.header, small.hdrPtr == a.hdrPtr)
+	}
 	send("/decline", "X-Three: 3")
 	r := <-kept
 	send("/c", "X-Four: 4")

@@ -63,9 +63,10 @@ type Server struct {
 	Log *slog.Logger
 	// Direct, if set, is offered every bodiless request before Handler; a
 	// request it answers (it returns true) does not reach Handler. It must
-	// decline before it writes to w or changes r. w and its header map
-	// belong to the connection and are reused for its next such request, so
-	// nothing may keep either past the return. ctl serves the request's timeout and the
+	// decline before it writes to w or changes r. w and its header map, and
+	// r's header map, its values and r.URL, belong to the connection and are
+	// reused for its next such request, so nothing may keep any of them past
+	// the return. ctl serves the request's timeout and the
 	// informational answers of the upstream requests made under its
 	// context (through interrupt.Informational), which the connection also
 	// makes interrupt.AfterFunc watch without a registration of its own.

@@ -809,20 +809,22 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("client gone") }
 
 // TestReleaseHeader: a header map given back is reused, emptied, by a later
-// response of at most maxPooledFields fields, which sees only its own.
+// response of at most maxPooledFields fields, which sees only its own; a
+// map made for a larger head, one grown since, or another transport's is
+// left alone.
 func TestReleaseHeader(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "http://backend/", nil)
-	read := func(head string) *http.Response {
+	read := func(head string) (*http.Response, *body) {
 		t.Helper()
 		var scratch []byte
-		resp, _, _, err := readResponse(bufio.NewReader(strings.NewReader(head)), req, &scratch)
+		resp, b, _, err := readResponse(bufio.NewReader(strings.NewReader(head)), req, &scratch)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return resp
+		return resp, b
 	}
-	first := read("HTTP/1.1 200 OK\r\nX-First: 1\r\nContent-Length: 0\r\n\r\n")
-	ReleaseHeader(first.Header)
+	first, fb := read("HTTP/1.1 200 OK\r\nX-First: 1\r\nContent-Length: 0\r\n\r\n")
+	ReleaseHeader(fb, first.Header)
 	if len(first.Header) != 0 {
 		t.Fatalf("a released header still holds %v", first.Header)
 	}
@@ -831,31 +833,41 @@ func TestReleaseHeader(t *testing.T) {
 	reused := false
 	for i := 0; i < 50 && !reused; i++ {
 		h := first.Header
-		second := read("HTTP/1.1 200 OK\r\nX-Second: 2\r\nContent-Length: 0\r\n\r\n")
+		second, sb := read("HTTP/1.1 200 OK\r\nX-Second: 2\r\nContent-Length: 0\r\n\r\n")
 		if got := fmt.Sprint(second.Header); got != "map[Content-Length:[0] X-Second:[2]]" {
 			t.Fatalf("second response's header = %s, want only its own fields", got)
 		}
 		reused = reflect.ValueOf(second.Header).Pointer() == reflect.ValueOf(h).Pointer()
-		ReleaseHeader(second.Header)
+		ReleaseHeader(sb, second.Header)
 		first = second
 	}
 	if !reused {
 		t.Error("a released header map was never reused")
 	}
 	// A head with more fields than maxPooledFields neither takes nor gives
-	// back a pooled map.
+	// back a pooled map, even once fields are removed.
 	var many strings.Builder
 	many.WriteString("HTTP/1.1 200 OK\r\n")
 	for i := range maxPooledFields + 1 {
 		fmt.Fprintf(&many, "X-F%d: v\r\n", i)
 	}
 	many.WriteString("\r\n")
-	big := read(many.String())
-	if len(big.Header) != maxPooledFields+1 {
-		t.Fatalf("big header has %d fields", len(big.Header))
+	big, bb := read(many.String())
+	delete(big.Header, "X-F0")
+	delete(big.Header, "X-F1")
+	ReleaseHeader(bb, big.Header)
+	if len(big.Header) != maxPooledFields-1 {
+		t.Error("ReleaseHeader emptied a map made for a large head")
 	}
-	ReleaseHeader(big.Header)
-	if len(big.Header) != maxPooledFields+1 {
-		t.Error("ReleaseHeader emptied a map too big to pool")
+	// A small one that grew, and one with a body not this transport's.
+	grown, gb := read("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+	for i := range maxPooledFields {
+		grown.Header.Set(fmt.Sprintf("X-G%d", i), "v")
+	}
+	ReleaseHeader(gb, grown.Header)
+	other := http.Header{"A": {"1"}}
+	ReleaseHeader(http.NoBody, other)
+	if len(grown.Header) != maxPooledFields+1 || len(other) != 1 {
+		t.Error("ReleaseHeader emptied a map that grew past maxPooledFields, or another transport's")
 	}
 }

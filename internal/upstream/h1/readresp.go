@@ -102,6 +102,7 @@ func readResponse(br *bufio.Reader, req *http.Request, buf *[]byte) (*http.Respo
 		ProtoMinor: minor,
 		Request:    req,
 	}
+	ra.body.smallHeader = keys <= maxPooledFields
 	h, err := parseHeader(s, pos, keys, ra.vals[:])
 	if err != nil {
 		return nil, nil, framing{}, err
@@ -335,12 +336,16 @@ var headers sync.Pool
 // fields) is one allocation of a fixed size, and the commonest answer.
 const maxPooledFields = 8
 
-// ReleaseHeader gives the header map of a response this transport read
-// back for a later response, emptied. The caller must be the response's
-// last user: nothing may read or keep the map afterwards (the values it
-// held are not reused, only the map).
-func ReleaseHeader(h http.Header) {
-	if h == nil || len(h) > maxPooledFields {
+// ReleaseHeader gives h, the header map of a response this transport read
+// whose body is rc, back for a later response, emptied. Only a map made
+// for a small head (at most maxPooledFields fields) that has not grown
+// since is kept; other responses' (a body not this transport's, or
+// http.NoBody) are left alone. The caller must be the response's last user:
+// nothing may read or keep the map afterwards (the values it held are not
+// reused, only the map).
+func ReleaseHeader(rc io.ReadCloser, h http.Header) {
+	b, ok := rc.(*body)
+	if !ok || !b.smallHeader || h == nil || len(h) > maxPooledFields {
 		return
 	}
 	clear(h)

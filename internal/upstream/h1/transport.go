@@ -310,12 +310,13 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 			return resp, nil
 		}
 		*b = body{
-			rb:       respBody{br: c.br, fr: fr, resp: resp},
-			c:        c,
-			t:        t,
-			addr:     addr,
-			stop:     stop,
-			reusable: reusable,
+			rb:          respBody{br: c.br, fr: fr, resp: resp},
+			c:           c,
+			t:           t,
+			addr:        addr,
+			stop:        stop,
+			reusable:    reusable,
+			smallHeader: b.smallHeader,
 		}
 		resp.Body = b
 		return resp, nil
@@ -425,6 +426,9 @@ type body struct {
 	stop     func() bool // nil when the request could not be cancelled
 	reusable bool
 	done     bool
+	// smallHeader: the response's header map was made for at most
+	// maxPooledFields fields (see ReleaseHeader).
+	smallHeader bool
 }
 
 func (b *body) Read(p []byte) (int, error) {
