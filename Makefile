@@ -4,7 +4,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 STATICCHECK := $(shell $(GO) env GOPATH)/bin/staticcheck
 
-.PHONY: all build run test lint bench bench-go fuzz release clean
+.PHONY: all build run test lint bench bench-go pgo fuzz release clean
 
 all: build
 
@@ -38,6 +38,10 @@ bench-go:
 ## bench: in-process benchmarks, then wrk: direct backend vs Altair vs nginx
 bench: bench-go
 	bench/run.sh
+
+## pgo: refresh cmd/altair/default.pgo, the CPU profile altair is built with (see bench/README.md)
+pgo:
+	bench/pgo.sh
 
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
