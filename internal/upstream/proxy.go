@@ -365,6 +365,11 @@ func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body 
 	if timer.Stop() {
 		if err != nil {
 			cancel(nil)
+		} else if t, ok := resp.Body.(*trackedBody); ok {
+			// The attempt's context lives while its body streams, and no
+			// longer: ctx may outlive the request (the direct lane's
+			// connection keeps it), and it would keep tctx.
+			t.ended = func() { cancel(nil) }
 		}
 		return resp, err
 	}
@@ -687,7 +692,7 @@ func trackBody(rc io.ReadCloser, s *backendState, t *trackedBody) io.ReadCloser 
 	if t == nil {
 		t = new(trackedBody)
 	}
-	t.ReadCloser, t.state = rc, s
+	t.ReadCloser, t.state, t.ended = rc, s, nil
 	t.done.Store(false)
 	if _, ok := rc.(io.Writer); ok {
 		return trackedConn{t}
@@ -699,12 +704,16 @@ type trackedBody struct {
 	io.ReadCloser
 	state *backendState
 	done  atomic.Bool
+	ended func() // also run at the first Close, if set
 }
 
 func (t *trackedBody) Close() error {
 	err := t.ReadCloser.Close()
 	if t.done.CompareAndSwap(false, true) {
 		t.state.inFlight.Add(-1)
+		if t.ended != nil {
+			t.ended()
+		}
 	}
 	return err
 }

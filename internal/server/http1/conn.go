@@ -77,7 +77,8 @@ type conn struct {
 	// for the requests Server.Direct answers, reset after each.
 	directResp   response
 	directHeader http.Header
-	spares       spares // what the next request's head is parsed into
+	spares       spares  // what the next request's head is parsed into
+	lane         laneReq // the request object and context of requests offered to Direct
 	directState
 }
 
@@ -185,6 +186,9 @@ func (c *conn) serve() {
 		if c.timer != nil {
 			c.timer.Stop() // Direct's timeout timer, left pending (disarm disarmed it)
 		}
+		if c.lane.cancel != nil {
+			c.lane.cancel(nil)
+		}
 		c.stopLink()
 		c.cancel()
 		if !c.hijacked {
@@ -240,8 +244,21 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	var h head
-	req := http.Request{RemoteAddr: c.remoteAddr}
-	err = parseHead(raw, &req, &h, &c.spares)
+	// A request that may be offered to Direct is parsed into the
+	// connection's lane request, which keeps its context from one such
+	// request to the next (see laneReq); any other into req, copied under
+	// a context of its own below.
+	lane := c.srv.Direct != nil && c.reqBase != nil
+	var req http.Request
+	var lr *http.Request
+	rq := &req
+	if lane {
+		lr = c.lane.begin(c.reqBase, c.remoteAddr)
+		rq = lr
+	} else {
+		req.RemoteAddr = c.remoteAddr
+	}
+	err = parseHead(raw, rq, &h, &c.spares)
 	if c.longHead {
 		c.longHead = false // readLongHead consumed it
 		if cap(c.head) > maxKeptHead {
@@ -265,13 +282,13 @@ func (c *conn) serveRequest() bool {
 	var b *body
 	switch {
 	case h.chunked:
-		b = newChunked(c, c.br, &req, h.expect)
-		req.Body = b
+		b = newChunked(c, c.br, rq, h.expect)
+		rq.Body = b
 	case h.contentLength > 0:
 		b = &body{c: c, br: c.br, remaining: h.contentLength, expect: h.expect}
-		req.Body = b
+		rq.Body = b
 	default:
-		req.Body = http.NoBody
+		rq.Body = http.NoBody
 	}
 	if b != nil {
 		c.setReadDeadline(time.Time{}) // the body may take as long as it takes
@@ -282,21 +299,28 @@ func (c *conn) serveRequest() bool {
 	// c.linked instead (see cancelRequest), with its cause. A connection
 	// context with a deadline is the parent itself, so that the request's
 	// context has the deadline too.
+	//
+	// Direct's requests need what serve put in reqBase for them. They are
+	// the connection's lane request, under its lane context; their
+	// response and its header map are the connection's too, reused: Direct
+	// keeps none of them once it returns (runHandler gives a declined
+	// request new ones, and a context of its own, for the handler). The
+	// reset below also clears handlerDone, so code Direct left running
+	// would write into the next response: Direct leaves none.
+	offered := lane && b == nil
 	var ctx context.Context
 	var cancel context.CancelCauseFunc
-	if c.reqBase != nil {
-		ctx, cancel = context.WithCancelCause(c.reqBase)
+	var r *http.Request
+	if offered {
+		r, ctx, cancel = lr, c.lane.ctx, c.lane.cancel
 	} else {
-		ctx, cancel = context.WithCancelCause(c.ctx)
+		base := c.reqBase
+		if base == nil {
+			base = c.ctx
+		}
+		ctx, cancel = context.WithCancelCause(base)
+		r = rq.WithContext(ctx)
 	}
-	r := req.WithContext(ctx)
-	// Direct's requests need what serve put in reqBase for them. Their
-	// response and its header map are the connection's, reused: Direct
-	// keeps neither once it returns (runHandler gives a declined request
-	// new ones for the handler). The reset below also clears handlerDone,
-	// so code Direct left running would write into the next response:
-	// Direct leaves none.
-	offered := c.srv.Direct != nil && b == nil && c.reqBase != nil
 	var w *response
 	if offered {
 		if c.directHeader == nil {
@@ -309,7 +333,10 @@ func (c *conn) serveRequest() bool {
 	}
 
 	c.arm(ctx, cancel, b, offered)
-	w, aborted := c.runHandler(w, r, offered)
+	w, own, aborted := c.runHandler(w, r, offered)
+	if own != nil {
+		cancel = own // Direct declined: the handler's request had its own
+	}
 	c.disarm(true)
 	if c.hijacked {
 		cancel(nil)
@@ -320,11 +347,14 @@ func (c *conn) serveRequest() bool {
 		return false
 	}
 	w.finish()
-	cancel(nil)
+	laneAnswered := offered && w == &c.directResp
+	if !laneAnswered {
+		cancel(nil)
+	} // else the lane context goes on to the next request, unless it ended (see laneReq.begin)
 	if offered {
 		clear(c.directHeader) // whatever Direct did with it
 	}
-	if offered && w == &c.directResp {
+	if laneAnswered {
 		c.spares.keep() // Direct answered: it kept nothing of the request
 	} else {
 		c.spares.release()
@@ -350,6 +380,35 @@ func (c *conn) serveRequest() bool {
 	return reuse
 }
 
+// laneReq is the request object and context of the requests a connection
+// offers to Direct. Direct keeps nothing of a request it answers, so the
+// next one reuses both: no request copy, context, or cancellation per
+// request. Something ending the context (the client went away, the
+// request timed out, the connection's context ended) ends it for good:
+// the next request gets new ones. A request Direct declines gets a request
+// copy and a context of its own for the handler (runHandler).
+type laneReq struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	tmpl   http.Request // zero but for its context
+	req    *http.Request
+}
+
+// begin returns the lane request, zero but for its context and RemoteAddr.
+func (l *laneReq) begin(base context.Context, remoteAddr string) *http.Request {
+	if l.req == nil || l.ctx.Err() != nil {
+		if l.cancel != nil {
+			l.cancel(nil)
+		}
+		l.ctx, l.cancel = context.WithCancelCause(base)
+		l.tmpl = *(&http.Request{}).WithContext(l.ctx)
+		l.req = new(http.Request)
+	}
+	*l.req = l.tmpl
+	l.req.RemoteAddr = remoteAddr
+	return l.req
+}
+
 // newHeaderSize is the size of a new response header map. 16: a proxied
 // answer carries a dozen headers (the security set, the request id, the
 // backend's); a map made for fewer grows mid-response.
@@ -362,7 +421,7 @@ const newHeaderSize = 16
 // them. aborted reports that the handler panicked, after which the
 // connection is closed without finishing the response (the client sees a
 // truncated answer, as with net/http).
-func (c *conn) runHandler(w *response, r *http.Request, direct bool) (answered *response, aborted bool) {
+func (c *conn) runHandler(w *response, r *http.Request, direct bool) (answered *response, own context.CancelCauseFunc, aborted bool) {
 	answered = w
 	defer func() {
 		if err := recover(); err != nil {
@@ -377,18 +436,26 @@ func (c *conn) runHandler(w *response, r *http.Request, direct bool) (answered *
 	}()
 	if direct {
 		if c.srv.Direct(w, r, c) {
-			return w, false
+			return w, nil, false
 		}
-		// The handler's context is not the connection's to watch, and its
-		// response is its own.
+		// The handler's request, context and response are its own, and
+		// its context is not the connection's to watch. What ended the
+		// lane context while Direct looked ends the handler's.
+		ctx, cancel := context.WithCancelCause(c.reqBase)
+		r = r.WithContext(ctx)
+		own = cancel
 		c.watchMu.Lock()
 		c.dctx, c.interruptFn, c.on1xx = nil, nil, nil
+		c.reqCancel, c.linked = cancel, cancel
+		if c.lane.ctx.Err() != nil {
+			cancel(context.Cause(c.lane.ctx))
+		}
 		c.watchMu.Unlock()
 		w = &response{c: c, req: r, isHead: w.isHead, header: make(http.Header, newHeaderSize)}
 		answered = w
 	}
 	c.srv.Handler.ServeHTTP(w, r)
-	return w, false
+	return w, own, false
 }
 
 // lingerClose half-closes a connection whose request body was left unread

@@ -818,3 +818,75 @@ func TestDirectRawHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectLaneContext: requests Direct answers share the connection's
+// lane context while nothing ends it, and get a new one after something
+// did (here the timeout); a request Direct declines gets a context of its
+// own, which ends with it, and so does one with a body.
+func TestDirectLaneContext(t *testing.T) {
+	t.Parallel()
+	type seen struct {
+		ctx context.Context
+		err error
+	}
+	got := make(chan seen, 8)
+	handlerCtx := make(chan context.Context, 2)
+	direct := func(w http.ResponseWriter, r *http.Request, ctl DirectControl) bool {
+		ctx := r.Context()
+		switch r.URL.Path {
+		case "/decline":
+			return false
+		case "/timeout":
+			ran := make(chan struct{})
+			stop := interrupt.AfterFunc(ctx, func() { close(ran) })
+			ctl.Timeout(time.Millisecond, errors.New("timed out"))
+			select {
+			case <-ran:
+			case <-time.After(5 * time.Second):
+			}
+			stop()
+		}
+		got <- seen{ctx, ctx.Err()}
+		return true
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handlerCtx <- r.Context() })
+	_, addr := startServer(t, h, func(s *Server) { s.Direct = direct })
+	c := dial(t, addr)
+	get := func(p string) {
+		c.send("GET " + p + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.mustRead("GET")
+	}
+	get("/a")
+	a := <-got
+	get("/b")
+	b := <-got
+	if a.ctx != b.ctx || a.err != nil || b.err != nil || b.ctx.Err() != nil {
+		t.Errorf("answered requests: same context %v, errs %v %v; want one live context", a.ctx == b.ctx, a.err, b.err)
+	}
+	get("/decline")
+	d := <-handlerCtx
+	if d == a.ctx {
+		t.Error("a declined request's handler got the lane context")
+	}
+	waitFor(t, "the declined request's context to end", func() bool { return d.Err() != nil })
+	c.send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi")
+	c.mustRead("POST")
+	if p := <-handlerCtx; p == a.ctx {
+		t.Error("a request with a body got the lane context")
+	} else {
+		waitFor(t, "the body request's context to end", func() bool { return p.Err() != nil })
+	}
+	if a.ctx.Err() != nil {
+		t.Fatalf("the lane context ended with another request: %v", a.ctx.Err())
+	}
+	get("/timeout")
+	to := <-got
+	if to.ctx != a.ctx || to.err == nil {
+		t.Fatalf("timed-out request: same context %v, err %v; want the lane context, ended", to.ctx == a.ctx, to.err)
+	}
+	get("/after")
+	after := <-got
+	if after.ctx == a.ctx || after.err != nil {
+		t.Errorf("after the timeout: same context %v, err %v; want a new, live one", after.ctx == a.ctx, after.err)
+	}
+}
