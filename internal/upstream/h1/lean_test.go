@@ -68,6 +68,7 @@ func TestWriteRequestMatchesNetHTTP(t *testing.T) {
 		r    *http.Request
 	}{
 		{"plain get", req("GET", "http://example.com/", nil)},
+		{"head larger than the writer's buffer", req("GET", "http://example.com/big", hdr("X-Big", strings.Repeat("b", 6000), "X-Also", "after"))},
 		{"head", req("HEAD", "http://example.com/a/b", nil)},
 		{"options star", req("OPTIONS", "http://example.com/*", nil)},
 		{"empty path", req("GET", "http://example.com", nil)},

@@ -86,17 +86,20 @@ func writeRequest(bw *bufio.Writer, r *http.Request) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	bw.WriteString(method)
-	bw.WriteByte(' ')
-	bw.WriteString(pre)
-	bw.WriteString(path)
+	// The head is appended into the writer's free space and written at
+	// once (a head larger than that space grows a buffer of its own).
+	b := bw.AvailableBuffer()
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, pre...)
+	b = append(b, path...)
 	if hasQuery {
-		bw.WriteByte('?')
-		bw.WriteString(query)
+		b = append(b, '?')
+		b = append(b, query...)
 	}
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
 
 	ua := defaultUserAgent
 	if vv, ok := r.Header["User-Agent"]; ok {
@@ -106,9 +109,9 @@ func writeRequest(bw *bufio.Writer, r *http.Request) error {
 		}
 	}
 	if ua != "" {
-		bw.WriteString("User-Agent: ")
-		writeHeaderValue(bw, ua)
-		bw.WriteString("\r\n")
+		b = append(b, "User-Agent: "...)
+		b = appendHeaderValue(b, ua)
+		b = append(b, "\r\n"...)
 	}
 	if r.Close {
 		var conn string
@@ -116,7 +119,7 @@ func writeRequest(bw *bufio.Writer, r *http.Request) error {
 			conn = vv[0]
 		}
 		if !hasToken(conn, "close") {
-			bw.WriteString("Connection: close\r\n")
+			b = append(b, "Connection: close\r\n"...)
 		}
 	}
 	for k, vv := range r.Header {
@@ -130,20 +133,21 @@ func writeRequest(bw *bufio.Writer, r *http.Request) error {
 			continue
 		}
 		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			writeHeaderValue(bw, v)
-			bw.WriteString("\r\n")
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendHeaderValue(b, v)
+			b = append(b, "\r\n"...)
 		}
 	}
-	_, err := bw.WriteString("\r\n")
+	b = append(b, "\r\n"...)
+	_, err := bw.Write(b)
 	return err
 }
 
-// writeHeaderValue writes v as net/http does: CR and LF become spaces (so a
-// value cannot start a new header line) and surrounding ASCII white space
-// (SP, HT, CR, LF) is trimmed.
-func writeHeaderValue(bw *bufio.Writer, v string) {
+// appendHeaderValue appends v as net/http writes it: CR and LF become
+// spaces (so a value cannot start a new header line) and surrounding ASCII
+// white space (SP, HT, CR, LF) is trimmed.
+func appendHeaderValue(b []byte, v string) []byte {
 	for len(v) > 0 && isASCIISpace(v[0]) {
 		v = v[1:]
 	}
@@ -153,11 +157,10 @@ func writeHeaderValue(bw *bufio.Writer, v string) {
 	for {
 		i := indexCRLF(v)
 		if i < 0 {
-			bw.WriteString(v)
-			return
+			return append(b, v...)
 		}
-		bw.WriteString(v[:i])
-		bw.WriteByte(' ')
+		b = append(b, v[:i]...)
+		b = append(b, ' ')
 		v = v[i+1:]
 	}
 }
