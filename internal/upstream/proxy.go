@@ -365,11 +365,16 @@ func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body 
 	if timer.Stop() {
 		if err != nil {
 			cancel(nil)
-		} else if t, ok := resp.Body.(*trackedBody); ok {
+		} else {
 			// The attempt's context lives while its body streams, and no
 			// longer: ctx may outlive the request (the direct lane's
 			// connection keeps it), and it would keep tctx.
-			t.ended = func() { cancel(nil) }
+			switch t := resp.Body.(type) {
+			case *trackedBody:
+				t.ended = func() { cancel(nil) }
+			case trackedConn:
+				t.ended = func() { cancel(nil) }
+			}
 		}
 		return resp, err
 	}

@@ -49,7 +49,9 @@ type directState struct {
 }
 
 // Watch implements interrupt.Watcher for the context of the request Direct
-// is serving: the connection runs f where it ends that context (the client
+// is serving (the connection's lane context, the same object from one
+// answered request to the next: what a request registers must not outlive
+// it, which Direct's contract of keeping nothing ensures): the connection runs f where it ends that context (the client
 // went away, the connection's context ended, the timeout fired), or when
 // the request ends with f still registered. There is one registration at a
 // time, and its stop must be called before the request ends (the h1

@@ -889,4 +889,7 @@ func TestDirectLaneContext(t *testing.T) {
 	if after.ctx == a.ctx || after.err != nil {
 		t.Errorf("after the timeout: same context %v, err %v; want a new, live one", after.ctx == a.ctx, after.err)
 	}
+	// The connection's end ends its lane context.
+	_ = c.c.Close()
+	waitFor(t, "the lane context to end with its connection", func() bool { return after.ctx.Err() != nil })
 }
