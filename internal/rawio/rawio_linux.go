@@ -78,9 +78,15 @@ func (c *raw) Read(p []byte) (int, error) {
 	n, errno := c.rn, c.rerrno
 	c.rp = nil
 	runtime.KeepAlive(p)
-	switch {
-	case err != nil:
+	if err != nil {
 		return n, err // a deadline, or the connection closed
+	}
+	return readResult(n, errno)
+}
+
+// readResult is what a read system call's n and errno make for Read.
+func readResult(n int, errno syscall.Errno) (int, error) {
+	switch {
 	case errno != 0:
 		return n, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
 	case n == 0:
@@ -134,12 +140,8 @@ func (c *raw) readHeld(p []byte) (int, error) {
 			return 0, err
 		}
 		return c.Read(p)
-	case errno != 0:
-		return n, &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
-	case n == 0:
-		return 0, io.EOF
 	}
-	return n, nil
+	return readResult(n, errno)
 }
 
 // exchange is readHeld's RawConn.Read function. RawConn.Read resets the
@@ -155,19 +157,10 @@ func (c *raw) exchange(fd uintptr) bool {
 		c.stale = true
 		return true
 	}
-	for c.hn < len(c.held) {
-		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.held[c.hn])),
-			uintptr(len(c.held)-c.hn), syscall.MSG_NOSIGNAL, 0, 0)
-		switch e {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return true // readHeld writes the rest
-		case 0:
-			c.hn += int(n)
-			continue
+	if e := send(fd, c.held, &c.hn); e != 0 {
+		if e != syscall.EAGAIN { // on EAGAIN, readHeld writes the rest
+			c.werrno = e
 		}
-		c.werrno = e
 		return true
 	}
 	c.sent = true
@@ -205,22 +198,33 @@ func (c *raw) Write(p []byte) (int, error) {
 }
 
 func (c *raw) write(fd uintptr) bool {
-	for c.wn < len(c.wp) {
-		// sendto with MSG_NOSIGNAL: a peer that has gone is an EPIPE
-		// error, never a SIGPIPE.
-		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.wp[c.wn])),
-			uintptr(len(c.wp)-c.wn), syscall.MSG_NOSIGNAL, 0, 0)
-		switch e {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false // wait until writable, then go on
-		case 0:
-			c.wn += int(n)
-			continue
-		}
+	switch e := send(fd, c.wp, &c.wn); e {
+	case 0:
+		return true
+	case syscall.EAGAIN:
+		return false // wait until writable, then go on
+	default:
 		c.werrno = e
 		return true
 	}
-	return true
+}
+
+// send writes b[*off:] with sendto, advancing *off, until all of it is
+// written (0), the socket would block (EAGAIN) or the call fails (its
+// errno). MSG_NOSIGNAL: a peer that has gone is an EPIPE error, never a
+// SIGPIPE.
+func send(fd uintptr, b []byte, off *int) syscall.Errno {
+	for *off < len(b) {
+		n, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[*off])),
+			uintptr(len(b)-*off), syscall.MSG_NOSIGNAL, 0, 0)
+		switch e {
+		case syscall.EINTR:
+			continue
+		case 0:
+			*off += int(n)
+			continue
+		}
+		return e
+	}
+	return 0
 }
