@@ -18,9 +18,9 @@ import (
 type Watcher interface {
 	// Watch arranges for f to run when ctx ends, as context.AfterFunc
 	// does, and reports true; stop reports whether it kept f from running.
-	// It reports false when it does not own ctx, or has a function for it
-	// already.
-	Watch(ctx context.Context, f func()) (stop func() bool, ok bool)
+	// hook is what Informational(ctx) returns. It reports false when it does
+	// not own ctx, or has a function for it already.
+	Watch(ctx context.Context, f func()) (stop func() bool, hook func(code int, header textproto.MIMEHeader) error, ok bool)
 	// Informational returns what receives the informational (1xx) answers
 	// of a request made under ctx, or nil when it does not own ctx.
 	Informational(ctx context.Context) func(code int, header textproto.MIMEHeader) error
@@ -38,15 +38,24 @@ func With(ctx context.Context, w Watcher) context.Context {
 // nil) gets no registration, and a nil stop. The Watcher is asked first, so
 // that a context it owns is not made to allocate its Done channel.
 func AfterFunc(ctx context.Context, f func()) (stop func() bool) {
+	stop, _, _ = Bind(ctx, f)
+	return stop
+}
+
+// Bind is AfterFunc(ctx, f) and, when the Watcher ctx carries takes f, that
+// Watcher's Informational(ctx) too, from one look-up of ctx's values (the
+// look-ups walk the whole chain of contexts when they find nothing). owned
+// reports that the Watcher took f: ctx is then exactly a context it owns.
+func Bind(ctx context.Context, f func()) (stop func() bool, hook func(code int, header textproto.MIMEHeader) error, owned bool) {
 	if w, ok := ctx.Value(key{}).(Watcher); ok {
-		if stop, ok := w.Watch(ctx, f); ok {
-			return stop
+		if stop, hook, ok := w.Watch(ctx, f); ok {
+			return stop, hook, true
 		}
 	}
 	if ctx.Done() == nil {
-		return nil
+		return nil, nil, false
 	}
-	return context.AfterFunc(ctx, f)
+	return context.AfterFunc(ctx, f), nil, false
 }
 
 // Informational returns the informational-answer hook of the Watcher ctx

@@ -14,13 +14,13 @@ type owner struct {
 	f       func()
 }
 
-func (o *owner) Watch(ctx context.Context, f func()) (func() bool, bool) {
+func (o *owner) Watch(ctx context.Context, f func()) (func() bool, func(int, textproto.MIMEHeader) error, bool) {
 	if ctx != o.ctx {
-		return nil, false
+		return nil, nil, false
 	}
 	o.watched++
 	o.f = f
-	return func() bool { o.f = nil; return true }, true
+	return func() bool { o.f = nil; return true }, o.Informational(ctx), true
 }
 
 func (o *owner) Informational(ctx context.Context) func(int, textproto.MIMEHeader) error {
@@ -77,6 +77,16 @@ func TestAfterFunc(t *testing.T) {
 	never.ctx = With(context.Background(), never)
 	if stop := AfterFunc(never.ctx, func() {}); stop == nil || never.watched != 1 {
 		t.Errorf("owned context with a nil Done: watched %d times, stop %v; want the Watcher's", never.watched, stop != nil)
+	}
+	o.f = nil
+	if stop, hook, owned := Bind(o.ctx, func() {}); !owned || hook == nil || stop == nil || o.f == nil {
+		t.Errorf("Bind(owned): owned %v, hook %v, stop %v; want the Watcher's registration and hook", owned, hook != nil, stop != nil)
+	}
+	if _, hook, owned := Bind(derived, func() {}); owned || hook != nil {
+		t.Errorf("Bind(derived): owned %v, hook %v; want neither", owned, hook != nil)
+	}
+	if stop, hook, owned := Bind(context.Background(), func() {}); owned || hook != nil || stop != nil {
+		t.Errorf("Bind(Background): owned %v, hook %v, stop %v; want none", owned, hook != nil, stop != nil)
 	}
 	if Informational(o.ctx) == nil || Informational(derived) != nil || Informational(context.Background()) != nil {
 		t.Error("Informational: want the hook for the owned context only")

@@ -324,7 +324,7 @@ func (c *conn) serveRequest() bool {
 	var w *response
 	if offered {
 		if c.directHeader == nil {
-			c.directHeader = make(http.Header, newHeaderSize)
+			c.directHeader = make(http.Header, directHeaderSize)
 		}
 		w = &c.directResp
 		*w = response{c: c, req: r, isHead: r.Method == http.MethodHead, header: c.directHeader}
@@ -413,6 +413,14 @@ func (l *laneReq) begin(base context.Context, remoteAddr string) *http.Request {
 // answer carries a dozen headers (the security set, the request id, the
 // backend's); a map made for fewer grows mid-response.
 const newHeaderSize = 16
+
+// directHeaderSize is the size of the header map the connection keeps for
+// the answers Direct gives. 8: the lane writes the security headers as raw
+// lines, so its answers carry the request id, Vary and the backend's few
+// fields, and a map made for at most 8 is one group that is scanned rather
+// than hashed, and cleared in one go (one made for more is a table, hashed
+// on every access). A larger answer grows it as any map grows.
+const directHeaderSize = 8
 
 // runHandler offers the request to Server.Direct when direct is set, then
 // calls the handler if Direct declined; answered is the response the

@@ -57,18 +57,18 @@ type directState struct {
 // time, and its stop must be called before the request ends (the h1
 // transport stops it when the exchange or its body ends): stop clears
 // whatever is registered then.
-func (c *conn) Watch(ctx context.Context, f func()) (func() bool, bool) {
+func (c *conn) Watch(ctx context.Context, f func()) (func() bool, func(int, textproto.MIMEHeader) error, bool) {
 	c.watchMu.Lock()
 	defer c.watchMu.Unlock()
 	if c.dctx == nil || ctx != c.dctx || c.interruptFn != nil {
-		return nil, false
+		return nil, nil, false
 	}
 	if ctx.Err() != nil {
 		go f() // as context.AfterFunc does for a context that has ended
-		return stopped, true
+		return stopped, c.on1xx, true
 	}
 	c.interruptFn = f
-	return c.stopInterrupt, true
+	return c.stopInterrupt, c.on1xx, true
 }
 
 func stopped() bool { return false }

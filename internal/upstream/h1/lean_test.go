@@ -27,7 +27,7 @@ func writeBoth(r *http.Request) (std, lean []byte, stdErr, leanErr error) {
 	wa, wb := bufio.NewWriter(&a), bufio.NewWriter(&b)
 	stdErr = r.Write(wa)
 	wa.Flush()
-	leanErr = writeRequest(wb, r)
+	leanErr = writeRequest(wb, r, false)
 	wb.Flush()
 	return a.Bytes(), b.Bytes(), stdErr, leanErr
 }
@@ -167,7 +167,7 @@ func TestWriteRequestInjectionSafe(t *testing.T) {
 	r.Header["X-B\r\nX-Injected"] = []string{"yes"}
 	var buf bytes.Buffer
 	bw := bufio.NewWriter(&buf)
-	if err := writeRequest(bw, r); err != nil {
+	if err := writeRequest(bw, r, false); err != nil {
 		t.Fatal(err)
 	}
 	bw.Flush()
@@ -660,7 +660,7 @@ func BenchmarkWriteRequest(b *testing.B) {
 		name  string
 		write func() error
 	}{
-		{"lean", func() error { return writeRequest(bw, req) }},
+		{"lean", func() error { return writeRequest(bw, req, false) }},
 		{"stdlib", func() error { return req.Write(bw) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -233,7 +233,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 	// Cancelling the request unblocks the read by expiring the deadline. A
 	// context that can never be cancelled needs no watcher: stop is nil
 	// then, and counts as "not cancelled".
-	stop := interrupt.AfterFunc(ctx, c.expire)
+	stop, hook, owned := interrupt.Bind(ctx, c.expire)
 	// unwatch stops the watcher when the exchange fails before a body
 	// takes the connection over (the connection is closed then anyway).
 	unwatch := func() {
@@ -252,7 +252,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		}
 		c.hold.Hold(check)
 	}
-	if err := writeRequest(c.bw, r); err != nil {
+	if err := writeRequest(c.bw, r, owned); err != nil {
 		unwatch()
 		return nil, fmt.Errorf("write request: %w", err)
 	}
@@ -268,11 +268,17 @@ func (t *Transport) exchange(ctx context.Context, c *conn, r *http.Request, addr
 		}
 		return nil, fmt.Errorf("%w: %w", errNothingRead, err)
 	}
-	var got1xx func(int, textproto.MIMEHeader) error
-	if trace := httptrace.ContextClientTrace(ctx); trace != nil {
-		got1xx = trace.Got1xxResponse
-	} else {
-		got1xx = interrupt.Informational(ctx)
+	// A context the server's Watcher owns is its own request's (the direct
+	// lane's), made by the connection with no client trace in it: its 1xx
+	// go to the Watcher's hook, with no walk of the context's values for a
+	// trace.
+	got1xx := hook
+	if !owned {
+		if trace := httptrace.ContextClientTrace(ctx); trace != nil {
+			got1xx = trace.Got1xxResponse
+		} else {
+			got1xx = interrupt.Informational(ctx)
+		}
 	}
 	for n1xx := 0; ; n1xx++ {
 		resp, b, fr, err := readResponse(c.br, r, &c.head)

@@ -32,16 +32,21 @@ var errMissingHost = errors.New("http: Request.Write on Request with no Host or 
 // (net/http converts it to punycode) or a client trace that wants the
 // per-field write callbacks — are written by r.Write itself.
 //
+// untraced says r's context is known to carry no client trace (it is the
+// connection's own, see interrupt.Bind), sparing the look-up.
+//
 // An error means nothing was written: the checks (missing host, control
 // bytes in the request-URI, a ContentLength without a Body) all run before
 // the first byte, where net/http may already have buffered part of the head.
-func writeRequest(bw *bufio.Writer, r *http.Request) error {
+func writeRequest(bw *bufio.Writer, r *http.Request, untraced bool) error {
 	if r.URL == nil {
 		return errMissingHost
 	}
-	if trace := httptrace.ContextClientTrace(r.Context()); trace != nil &&
-		(trace.WroteHeaderField != nil || trace.WroteHeaders != nil || trace.WroteRequest != nil) {
-		return r.Write(bw)
+	if !untraced {
+		if trace := httptrace.ContextClientTrace(r.Context()); trace != nil &&
+			(trace.WroteHeaderField != nil || trace.WroteHeaders != nil || trace.WroteRequest != nil) {
+			return r.Write(bw)
+		}
 	}
 	// net/http's transferWriter refuses this combination.
 	if r.ContentLength != 0 && r.Body == nil {
