@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
 	"github.com/altair-gateway/altair/internal/observe"
@@ -57,6 +59,7 @@ const drainLimit = 64 << 10
 // r.URL.RawPath empty); the outgoing URL is the backend's base URL joined with it,
 // with the query unchanged, and the client's Host header is kept.
 func (p *Pool) Handler(o RouteOptions) http.Handler {
+	o.ModifyResponse = closeOnPanic(o.ModifyResponse)
 	h := &routeHandler{pool: p, opts: o}
 	h.proxy = &httputil.ReverseProxy{
 		Rewrite:   h.rewrite,
@@ -230,7 +233,51 @@ func (t *routeTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	if st == nil {
 		st = &reqState{inbound: out.Context()}
 	}
-	return t.roundTrip(out, st)
+	resp, err := t.roundTrip(out, st)
+	if err == nil && resp.StatusCode == http.StatusSwitchingProtocols {
+		// ReverseProxy refuses a switch to another protocol than the one
+		// asked for, but leaves the switched connection (and the backend's
+		// in-flight count) open: refuse it here, closing it.
+		asked, got := upgradeType(out.Header), upgradeType(resp.Header)
+		if asked == "" || !sameProtocol(asked, got) {
+			discard(resp)
+			return nil, fmt.Errorf("backend switched to protocol %q when %q was asked for", got, asked)
+		}
+	}
+	return resp, err
+}
+
+// sameProtocol reports whether a and b are the same printable ASCII string
+// but for case, as ReverseProxy requires of a switch.
+func sameProtocol(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if x < ' ' || x > '~' || y < ' ' || y > '~' {
+			return false
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// upgradeType is the protocol h's Upgrade names when its Connection lists
+// "upgrade", as ReverseProxy reads it; "" otherwise.
+func upgradeType(h http.Header) string {
+	if !httpguts.HeaderValuesContainsToken(h["Connection"], "Upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
 }
 
 // roundTrip is RoundTrip with the request's state given.
@@ -540,8 +587,33 @@ func discard(resp *http.Response) {
 	if resp == nil {
 		return
 	}
-	_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	// A 101's body is the switched connection: reading it would wait on
+	// the backend, and the connection is never reused anyway.
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		_, _ = io.CopyN(io.Discard, resp.Body, drainLimit)
+	}
 	_ = resp.Body.Close()
+}
+
+// closeOnPanic returns m closing the response's body when m panics: the body
+// holds the backend's in-flight count and its connection, which the panic,
+// recovered by the server, would otherwise leave taken. On a return, error
+// or not, the body is the caller's, as before.
+func closeOnPanic(m func(*http.Response) error) func(*http.Response) error {
+	if m == nil {
+		return nil
+	}
+	return func(resp *http.Response) error {
+		returned := false
+		defer func() {
+			if !returned {
+				_ = resp.Body.Close()
+			}
+		}()
+		err := m(resp)
+		returned = true
+		return err
+	}
 }
 
 // isIdempotent reports whether r may be retried after it was (possibly) sent.
