@@ -515,8 +515,35 @@ func TestDirectLaneInformationalAndClientGone(t *testing.T) {
 	}
 	go func() { _ = backend.Serve(ln) }()
 	t.Cleanup(func() { _ = backend.Close() })
+	// Under a per-try timeout the attempt runs under a context of its own,
+	// derived from the lane's: its 1xx go to the client all the same.
+	perTry := newGateway(t, strings.Replace(quiet, "defaults:\n", "defaults:\n  retry: { per_try_timeout: 5s }\n", 1)+
+		fmt.Sprintf("routes:\n  - name: api\n    match: { prefix: / }\n    backends: [ { url: %q } ]\n", "http://"+ln.Addr().String()))
+	perTryLane, perTryAnswered := laneServer(t, perTry, true)
 	g := newGateway(t, quiet+fmt.Sprintf("routes:\n  - name: api\n    match: { prefix: / }\n    backends: [ { url: %q } ]\n", "http://"+ln.Addr().String()))
 	lane, answered := laneServer(t, g, true)
+
+	hints := func(lane string) {
+		t.Helper()
+		c, err := net.Dial("tcp", strings.TrimPrefix(lane, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(io.LimitReader(c, 4096))
+		c.Close()
+		got := string(b)
+		if !strings.HasPrefix(got, "HTTP/1.1 103 Early Hints\r\n") || !strings.Contains(got, "Link: </a.css>; rel=preload") ||
+			!strings.Contains(got, "HTTP/1.1 200 OK") || !strings.HasSuffix(got, "final") {
+			t.Errorf("103 through the lane (%s):\n%s", lane, got)
+		}
+	}
+	hints(perTryLane)
+	if n := perTryAnswered.Load(); n != 1 {
+		t.Errorf("the lane answered %d requests under the per-try timeout, want 1", n)
+	}
+	hints(lane)
 
 	raw := func(path, extra string) net.Conn {
 		t.Helper()
@@ -527,17 +554,7 @@ func TestDirectLaneInformationalAndClientGone(t *testing.T) {
 		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n"+extra+"\r\n")
 		return c
 	}
-	c := raw("/hints", "Connection: close\r\n")
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	b, _ := io.ReadAll(io.LimitReader(c, 4096))
-	c.Close()
-	got := string(b)
-	if !strings.HasPrefix(got, "HTTP/1.1 103 Early Hints\r\n") || !strings.Contains(got, "Link: </a.css>; rel=preload") ||
-		!strings.Contains(got, "HTTP/1.1 200 OK") || !strings.HasSuffix(got, "final") {
-		t.Errorf("103 through the lane:\n%s", got)
-	}
-
-	c = raw("/slow", "")
+	c := raw("/slow", "")
 	time.Sleep(100 * time.Millisecond) // past the server's 10 ms before it watches the client
 	c.Close()
 	select {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/netip"
 	"slices"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/altair-gateway/altair/internal/httperr"
 	"github.com/altair-gateway/altair/internal/identity"
+	"github.com/altair-gateway/altair/internal/interrupt"
 	"github.com/altair-gateway/altair/internal/observe"
 )
 
@@ -407,6 +409,12 @@ func (p *Pool) attempt(ctx context.Context, out *http.Request, b *backend, body 
 		return p.send(ctx, out, b, body, aim)
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
+	if hook := interrupt.Informational(ctx); hook != nil {
+		// ctx is the direct lane's, whose connection hands the 1xx answers
+		// of requests made under exactly it to the client; the attempt's
+		// own context carries that hook as a client trace instead.
+		tctx = httptrace.WithClientTrace(tctx, &httptrace.ClientTrace{Got1xxResponse: hook})
+	}
 	timer := p.afterFunc(d, func() { cancel(ErrTryTimeout) })
 	resp, err := p.send(tctx, out, b, body, aim)
 	if timer.Stop() {
