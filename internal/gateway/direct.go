@@ -52,7 +52,6 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 	// outgoing request.
 	id := r.Header[httperr.RequestIDHeader]
 	host := r.Host // the proxy step may change r.Host (header operations)
-	var up string  // the path the backend is asked for, which the chain logs
 	sec := gr.security
 	if rt.security != nil {
 		sec = rt.security // the chain resets the global set and applies this
@@ -92,7 +91,7 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 		if g.logsAccess(gr, status) {
 			dw.entry = observe.AccessEntry{
 				Time: start, RequestID: id[0],
-				Method: r.Method, Host: host, Path: up, Route: rm.route,
+				Method: r.Method, Host: host, Path: path, Route: rm.route,
 				Status: status, Bytes: dw.bytes, Duration: d, Record: &dw.rec,
 			}
 			g.access.Log(&dw.entry)
@@ -101,8 +100,7 @@ func (g *Gateway) ServeDirect(w http.ResponseWriter, r *http.Request, ctl upstre
 		dw.ResponseWriter, dw.comp = nil, nil
 		directWriters.Put(dw)
 	}()
-	up = rt.upstreamPath(path, &params)
-	r.URL.Path = up
+	r.URL.Path = rt.upstreamPath(path, &params)
 	rt.directProxy.ServeDirect(dw, r, ctl, ip)
 	return true
 }

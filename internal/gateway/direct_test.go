@@ -438,7 +438,8 @@ routes:
 	if fmt.Sprint(lines[0]) != fmt.Sprint(lines[1]) {
 		t.Errorf("access lines differ:\nlane  %v\nchain %v", lines[0], lines[1])
 	}
-	if lines[0]["client_ip"] != "203.0.113.7" || lines[0]["route"] != "api" || lines[0]["backend"] == nil {
+	// The path is the cleaned one routing saw, not the stripped one sent upstream.
+	if lines[0]["client_ip"] != "203.0.113.7" || lines[0]["route"] != "api" || lines[0]["backend"] == nil || lines[0]["path"] != "/api/items" {
 		t.Errorf("access line: %v", lines[0])
 	}
 }

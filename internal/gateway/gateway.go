@@ -360,6 +360,7 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 	sw.ResponseWriter, sw.status, sw.metrics, sw.bytes = w, 0, nil, 0
 	sw.rec.Reset()
 	start := g.now()
+	path := r.URL.Path // cleaned (serve); the chain may change r.URL's afterwards
 	var span trace.Span
 	if g.tracer != nil {
 		r, span = g.tracer.StartRequest(r)
@@ -382,7 +383,7 @@ func (g *Gateway) serveEntry(w http.ResponseWriter, r *http.Request, gr *graph) 
 		if g.logsAccess(gr, status) {
 			sw.entry = observe.AccessEntry{
 				Time: start, RequestID: r.Header.Get(httperr.RequestIDHeader),
-				Method: r.Method, Host: r.Host, Path: r.URL.Path, Route: rm.route,
+				Method: r.Method, Host: r.Host, Path: path, Route: rm.route,
 				Status: status, Bytes: sw.bytes, Duration: d, Record: &sw.rec,
 			}
 			g.access.Log(&sw.entry)
