@@ -19,7 +19,7 @@ import (
 
 // laneServer serves g on the HTTP/1 server, with the direct lane when
 // direct is set; answered counts the requests the lane answered.
-func laneServer(t *testing.T, g *Gateway, direct bool) (base string, answered *atomic.Int64) {
+func laneServer(t testing.TB, g *Gateway, direct bool) (base string, answered *atomic.Int64) {
 	t.Helper()
 	answered = new(atomic.Int64)
 	s := &http1.Server{Handler: g}
