@@ -610,3 +610,36 @@ func TestIdentityMarkVary(t *testing.T) {
 }
 
 func bodyAllowedCode(code int) bool { return code != 204 && code != 304 }
+
+// TestAddVary: Accept-Encoding joins whatever Vary holds, once, and never
+// by writing into a slice another response may share.
+func TestAddVary(t *testing.T) {
+	for _, tc := range []struct{ in, want []string }{
+		{nil, []string{"Accept-Encoding"}},
+		{[]string{"Origin"}, []string{"Origin", "Accept-Encoding"}},
+		{[]string{"Origin, Cookie"}, []string{"Origin, Cookie", "Accept-Encoding"}},
+		{[]string{"Cookie", "origin"}, []string{"Cookie", "origin", "Accept-Encoding"}},
+		{[]string{"accept-encoding"}, []string{"accept-encoding"}},
+		{[]string{"*"}, []string{"*"}},
+	} {
+		h := http.Header{}
+		if tc.in != nil {
+			h["Vary"] = slices.Clip(slices.Clone(tc.in))
+		}
+		addVary(h)
+		if got := h["Vary"]; !slices.Equal(got, tc.want) {
+			t.Errorf("addVary(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		// An append to the result must not show in a later response's.
+		got := h["Vary"]
+		_ = append(got, "X")
+		h2 := http.Header{}
+		if tc.in != nil {
+			h2["Vary"] = slices.Clip(slices.Clone(tc.in))
+		}
+		addVary(h2)
+		if !slices.Equal(h2["Vary"], tc.want) {
+			t.Errorf("addVary(%q) after an append to an earlier result = %q, want %q", tc.in, h2["Vary"], tc.want)
+		}
+	}
+}

@@ -12,6 +12,10 @@ import (
 // append copies it; nothing writes its element in place).
 var valVary = []string{hAcceptEncoding}
 
+// valVaryOrigin is the Vary value for a response whose Vary was Origin
+// alone, as CORS leaves it, shared the same way.
+var valVaryOrigin = []string{"Origin", hAcceptEncoding}
+
 // Wrap returns next with its responses encoded for clients that accept it.
 //
 // Whether to encode is decided when the handler writes the header, from the
@@ -361,8 +365,12 @@ func noTransform(vs []string) bool {
 // addVary adds Accept-Encoding to Vary unless it is there or Vary is "*".
 func addVary(h http.Header) {
 	vs := h[hVary]
-	if len(vs) == 0 {
+	switch {
+	case len(vs) == 0:
 		h[hVary] = valVary
+		return
+	case len(vs) == 1 && vs[0] == "Origin":
+		h[hVary] = valVaryOrigin
 		return
 	}
 	for _, v := range vs {

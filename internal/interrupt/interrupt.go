@@ -6,7 +6,10 @@
 // Informational use it for exactly the context the server ends itself (a
 // derived or detached context, which something else may end or which
 // belongs to other work, falls back to context.AfterFunc and gets no
-// informational hook).
+// informational hook from here; the upstream pool hands the hook to an
+// attempt's own context under a per-try timeout as a client trace). A
+// context a Watcher owns carries no client trace: Bind's caller need not
+// look for one.
 package interrupt
 
 import (

@@ -16,7 +16,9 @@ type DirectControl interface {
 	Timeout(d time.Duration, cause error) interface{ Stop() bool }
 	// On1xx has f receive the informational (1xx) answers that upstream
 	// requests made under exactly the request's context get, through
-	// interrupt.Informational.
+	// interrupt.Bind and interrupt.Informational (a caller may pass f on
+	// to a context it derives for the same request, as the upstream pool
+	// does under a per-try timeout).
 	On1xx(f func(code int, header textproto.MIMEHeader) error)
 	// RawHeader has every head of the request's response carry lines
 	// (complete header lines, each ending in CRLF) before the header map's

@@ -54,7 +54,10 @@ type Server struct {
 	// allowed on top.
 	MaxHeaderBytes int
 	// BaseContext returns the parent context of the requests of ln's
-	// connections. Nil: context.Background.
+	// connections. Nil: context.Background. It must carry no
+	// httptrace.ClientTrace: the upstream exchanges of the requests Direct
+	// answers run under the connection's own context, which the h1
+	// transport knows to be untraced (see interrupt.Bind).
 	BaseContext func(ln net.Listener) context.Context
 	// ConnState, if set, is called as a connection changes state, as
 	// http.Server.ConnState is.
