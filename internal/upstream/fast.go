@@ -167,9 +167,9 @@ func (h *routeHandler) serveFast(w http.ResponseWriter, r *http.Request) {
 // with a context and a trace of its own. clientIP is the client address the
 // edge decided on (the zero Addr for none).
 func (h *routeHandler) ServeDirect(w http.ResponseWriter, r *http.Request, ctl Control, clientIP netip.Addr) {
-	fs := laneStates.Get().(*fastState)
+	fs := laneStates.Get().(*fastState) // zero but for on1xx: the defer below cleared it
 	on1xx := fs.on1xx
-	*fs = fastState{w: w, on1xx: on1xx}
+	fs.w = w
 	defer func() {
 		ctl.On1xx(nil)                // the connection no longer points at the pooled state
 		*fs = fastState{on1xx: on1xx} // holds nothing of this request while pooled
