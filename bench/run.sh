@@ -5,7 +5,7 @@
 #
 # Usage: bench/run.sh            (or: make bench)
 # Env:   CONNS=64 THREADS=1 DURATION=10s ROUNDS=3 SIZE=1024 WARMUP=3s
-#        TARGETS="direct altair altair-cached altair-observed altair-auth altair-plugin-go altair-wasm nginx"
+#        TARGETS="direct altair altair-cached altair-observed altair-auth altair-plugin-go altair-wasm nginx nginx-same"
 #        WRK_CPU=0 SERVER_CPU=1
 #        (altair: the plain proxy, access log off like nginx's;
 #        altair-cached: the same with the response cache on for the route, and
@@ -18,7 +18,11 @@
 #        altair-plugin-go: the plain proxy built with a compiled-in Go plugin
 #        that does nothing (bench/emptyplugin), listed in the route's plugins;
 #        altair-wasm: the plain proxy with the built-in wasm plugin running the
-#        empty http-wasm guest (examples/plugins/wasm/empty) on the route)
+#        empty http-wasm guest (examples/plugins/wasm/empty) on the route;
+#        nginx: a plain reverse proxy that adds X-Forwarded-For;
+#        nginx-same: nginx doing the header work Altair does by default, the
+#        same forwarding headers to the backend and the same security and
+#        request-id headers to the client, checked against altair's at start)
 #        Opt-in, not in the default TARGETS: altair-tls nginx-tls (Altair with
 #        server.tls and nginx with listen ... ssl http2, the same self-signed
 #        certificate, in front of the same backend), measured apart from the
@@ -39,7 +43,7 @@ DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-3}
 SIZE=${SIZE:-1024}
 WARMUP=${WARMUP:-3s}
-TARGETS=${TARGETS:-direct altair altair-cached altair-observed altair-auth altair-plugin-go altair-wasm nginx}
+TARGETS=${TARGETS:-direct altair altair-cached altair-observed altair-auth altair-plugin-go altair-wasm nginx nginx-same}
 WRK_CPU=${WRK_CPU:-0}
 SERVER_CPU=${SERVER_CPU:-1}
 ALTAIR_GOMAXPROCS=${ALTAIR_GOMAXPROCS:-1}
@@ -65,6 +69,7 @@ readonly NGINX_TLS_ADDR=127.0.0.1:18088
 # The plugin targets: an empty compiled-in Go plugin, an empty wasm guest.
 readonly ALTAIR_PLUGIN_GO_ADDR=127.0.0.1:18089
 readonly ALTAIR_WASM_ADDR=127.0.0.1:18090
+readonly NGINX_SAME_ADDR=127.0.0.1:18091
 # The backend's answer for altair-cached says Cache-Control: public, max-age=
 # this, so that it stays fresh for the whole run.
 readonly CACHE_MAX_AGE=3600
@@ -130,9 +135,9 @@ targets=()     # loaded with wrk over HTTP/1.1 keep-alive, in rounds
 tls_targets=() # the opt-in TLS targets: handshake rate and HTTP/2 throughput
 for t in "${all_targets[@]}"; do
 	case $t in
-	direct | altair | altair-cached | altair-observed | altair-auth | altair-plugin-go | altair-wasm | nginx) targets+=("$t") ;;
+	direct | altair | altair-cached | altair-observed | altair-auth | altair-plugin-go | altair-wasm | nginx | nginx-same) targets+=("$t") ;;
 	altair-tls | nginx-tls) tls_targets+=("$t") ;;
-	*) die "TARGETS: unknown target '$t' (want direct, altair, altair-cached, altair-observed, altair-auth, altair-plugin-go, altair-wasm, nginx, altair-tls, nginx-tls)" ;;
+	*) die "TARGETS: unknown target '$t' (want direct, altair, altair-cached, altair-observed, altair-auth, altair-plugin-go, altair-wasm, nginx, nginx-same, altair-tls, nginx-tls)" ;;
 	esac
 done
 has_target() { [[ " ${all_targets[*]} " == *" $1 "* ]]; }
@@ -193,7 +198,7 @@ if ((${#tls_targets[@]} > 0)); then
 	command -v curl >/dev/null || apt_install curl
 fi
 nginx_bin=""
-if has_target nginx || has_target nginx-tls; then
+if has_target nginx || has_target nginx-same || has_target nginx-tls; then
 	nginx_bin=$(find_nginx)
 	if [[ -z $nginx_bin ]]; then
 		apt_install nginx-light nginx
@@ -320,6 +325,7 @@ has_target altair-plugin-go && addrs+=("$ALTAIR_PLUGIN_GO_ADDR")
 has_target altair-wasm && addrs+=("$ALTAIR_WASM_ADDR")
 has_target altair-observed && addrs+=("$ALTAIR_OBSERVED_ADDR" "$OTLP_ADDR")
 has_target nginx && addrs+=("$NGINX_ADDR")
+has_target nginx-same && addrs+=("$NGINX_SAME_ADDR")
 has_target altair-tls && addrs+=("$ALTAIR_TLS_ADDR")
 has_target nginx-tls && addrs+=("$NGINX_TLS_ADDR")
 for addr in "${addrs[@]}"; do
@@ -505,9 +511,10 @@ if ((EUID == 0)); then
 	nginx_user="user root;" # workers would otherwise drop to nobody, who cannot use $tmp
 fi
 
-# nginx_config NAME LISTEN [SERVER_EXTRA] prints the config of an nginx named
-# NAME (its pid file and temp paths in $tmp/NAME) listening with the directive
-# LISTEN, SERVER_EXTRA (more directives, such as the certificate) in its server.
+# nginx_config NAME LISTEN [SERVER_EXTRA [LOCATION_EXTRA]] prints the config of
+# an nginx named NAME (its pid file and temp paths in $tmp/NAME) listening with
+# the directive LISTEN, SERVER_EXTRA (more directives, such as the certificate)
+# in its server and LOCATION_EXTRA in its one location.
 nginx_config() {
 	cat <<EOF
 $nginx_user
@@ -541,12 +548,45 @@ ${3:-}
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-            # The same forwarding header Altair adds, so both do comparable work.
+            # The forwarding header every proxy adds. Altair adds four more and
+            # answers with more headers: nginx-same does that work too.
             proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+${4:-}
         }
     }
 }
 EOF
+}
+
+# header_names ADDR PATH WHICH prints, sorted and lower-cased, the names of the
+# answer's header fields (WHICH=answer) or of the request fields the backend
+# got (WHICH=request, PATH the demo upstream's echo) for one GET, leaving out
+# those that differ between servers by nature: the date, the framing, the
+# connection's, Server and the backend's X-Served-By.
+header_names() {
+	local resp
+	resp=$(http_get "$1" "$2") || return 1
+	if [[ $3 == answer ]]; then
+		printf '%s\n' "${resp%%$'\r\n\r\n'*}" | tr -d '\r' | awk -F: 'NR > 1 && NF > 1 { print tolower($1) }'
+	else
+		# The echo's JSON: each request header is a key indented by four.
+		printf '%s\n' "${resp#*$'\r\n\r\n'}" | sed -n 's/^    "\([A-Za-z0-9-]*\)": \[$/\1/p' | tr 'A-Z' 'a-z'
+	fi | grep -vxE 'date|content-length|content-type|transfer-encoding|connection|keep-alive|server|x-served-by' | sort
+}
+
+# check_same_headers stops the run unless nginx-same sends the backend the
+# same request header fields as altair and answers with the same fields.
+check_same_headers() {
+	local which a n
+	for which in request answer; do
+		local p=$path
+		[[ $which == request ]] && p=/echo
+		a=$(header_names "$ALTAIR_ADDR" "$p" "$which") || die "altair: no answer to GET $p"
+		n=$(header_names "$NGINX_SAME_ADDR" "$p" "$which") || die "nginx-same: no answer to GET $p"
+		[[ -n $a && $a == "$n" ]] ||
+			die "nginx-same's $which header fields ($(echo $n)) are not altair's ($(echo $a)): update its config in nginx_config's caller to Altair's defaults"
+	done
+	say "nginx-same: the backend gets the same request header fields as from altair, the client the same answer fields ($(header_names "$ALTAIR_ADDR" "$path" answer | tr '\n' ' '))"
 }
 
 # start_nginx NAME starts nginx with $tmp/NAME.conf, pinned like the others.
@@ -563,6 +603,35 @@ if has_target nginx; then
 	start_nginx nginx
 	wait_ready nginx "$last_pid" "$NGINX_ADDR"
 	pid_of[nginx]=$last_pid
+fi
+
+if has_target nginx-same; then
+	# nginx doing the header work Altair does by default (see
+	# docs/configuration.md: forwarding headers, security headers, request
+	# ids): the backend parses as many request headers as behind Altair, and
+	# the client gets as many answer headers. altair's answer and request are
+	# compared with these below, so a change of Altair's defaults shows.
+	nginx_config nginx-same "listen $NGINX_SAME_ADDR;" "" "            proxy_set_header Host \$http_host;
+            proxy_set_header X-Forwarded-Host \$http_host;
+            proxy_set_header X-Forwarded-Proto \$scheme;
+            proxy_set_header X-Real-Ip \$remote_addr;
+            proxy_set_header X-Request-Id \$request_id;
+            add_header X-Frame-Options DENY always;
+            add_header Strict-Transport-Security \"max-age=31536000; includeSubDomains\" always;
+            add_header Content-Security-Policy \"default-src 'none'; frame-ancestors 'none'\" always;
+            add_header Referrer-Policy no-referrer always;
+            add_header X-Content-Type-Options nosniff always;
+            add_header X-Request-Id \$request_id always;
+            add_header Vary Origin always;" >"$tmp/nginx-same.conf"
+	say "starting $nginx_version on $NGINX_SAME_ADDR (CPU $SERVER_CPU, 1 worker; Altair's default request and answer headers)"
+	start_nginx nginx-same
+	wait_ready nginx-same "$last_pid" "$NGINX_SAME_ADDR"
+	pid_of[nginx-same]=$last_pid
+	if has_target altair; then
+		check_same_headers
+	else
+		say "nginx-same: altair is not measured in this run, so its headers are not compared with Altair's"
+	fi
 fi
 
 # --- TLS targets --------------------------------------------------------------
@@ -646,6 +715,7 @@ addr_of() {
 	altair-plugin-go) echo "$ALTAIR_PLUGIN_GO_ADDR" ;;
 	altair-wasm) echo "$ALTAIR_WASM_ADDR" ;;
 	nginx) echo "$NGINX_ADDR" ;;
+	nginx-same) echo "$NGINX_SAME_ADDR" ;;
 	altair-tls) echo "$ALTAIR_TLS_ADDR" ;;
 	nginx-tls) echo "$NGINX_TLS_ADDR" ;;
 	esac
@@ -980,6 +1050,7 @@ has_target altair-auth && servers+=", Altair with JWT + rate limit (GOMAXPROCS=$
 has_target altair-plugin-go && servers+=", Altair built with the empty Go plugin (bench/emptyplugin) on the route (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
 has_target altair-wasm && servers+=", Altair with the empty wasm guest on the route (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
 has_target nginx && servers+=", $nginx_version (1 worker)"
+has_target nginx-same && servers+=", $nginx_version with Altair's default request and answer headers (1 worker)"
 has_target altair-tls && servers+=", Altair with server.tls (GOMAXPROCS=$ALTAIR_GOMAXPROCS, no access log)"
 has_target nginx-tls && servers+=", $nginx_version with listen ssl http2 (1 worker)"
 
@@ -1044,6 +1115,11 @@ summary=$tmp/summary.md
 	has_target altair && has_target nginx && {
 		printf '| altair / nginx, req/s | %s |\n' "$(ratio "${med_rps[altair]}" "${med_rps[nginx]}")"
 		printf '| altair / nginx, p99 latency | %s |\n' "$(ratio "${med_p99[altair]}" "${med_p99[nginx]}")"
+	}
+	has_target nginx-same && has_target nginx && printf '| nginx-same / nginx, req/s (what Altair'"'"'s default headers cost nginx, and the backend) | %s |\n' "$(ratio "${med_rps[nginx-same]}" "${med_rps[nginx]}")"
+	has_target altair && has_target nginx-same && {
+		printf '| altair / nginx-same, req/s (the same header work) | %s |\n' "$(ratio "${med_rps[altair]}" "${med_rps[nginx-same]}")"
+		printf '| altair / nginx-same, p99 latency | %s |\n' "$(ratio "${med_p99[altair]}" "${med_p99[nginx-same]}")"
 	}
 	has_target altair || printf '| (altair not measured in this run) | |\n'
 
