@@ -86,6 +86,8 @@ func TestClientHealth(t *testing.T) {
 
 	srv.Kill()
 	waitFor(t, 2*time.Second, "down after the kill", func() bool { return !c.Up() })
+	// Fail marks Redis down before it logs, so the line may follow by a moment.
+	waitFor(t, 2*time.Second, "the 'redis unreachable' line", func() bool { return strings.Contains(logs.String(), "redis unreachable") })
 	// More failures do not log again.
 	c.Fail(cluster.OpRateLimit, errors.New("dial tcp: connection refused"))
 	c.Fail(cluster.OpRateLimit, errors.New("dial tcp: connection refused"))
