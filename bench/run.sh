@@ -562,31 +562,42 @@ EOF
 # answer's header fields (WHICH=answer) or of the request fields the backend
 # got (WHICH=request, PATH the demo upstream's echo) for one GET, leaving out
 # those that differ between servers by nature: the date, the framing, the
-# connection's, Server and the backend's X-Served-By.
+# connection's, Server and the backend's X-Served-By. For a request it adds
+# "host=asked" when the backend got the Host the client sent (ADDR), or
+# "host=" and the Host it got.
 header_names() {
-	local resp
+	local resp body host
 	resp=$(http_get "$1" "$2") || return 1
 	if [[ $3 == answer ]]; then
 		printf '%s\n' "${resp%%$'\r\n\r\n'*}" | tr -d '\r' | awk -F: 'NR > 1 && NF > 1 { print tolower($1) }'
 	else
-		# The echo's JSON: each request header is a key indented by four.
-		printf '%s\n' "${resp#*$'\r\n\r\n'}" | sed -n 's/^    "\([A-Za-z0-9-]*\)": \[$/\1/p' | tr 'A-Z' 'a-z'
-	fi | grep -vxE 'date|content-length|content-type|transfer-encoding|connection|keep-alive|server|x-served-by' | sort
+		# The echo's JSON: each request header is a key indented by four;
+		# Host, which Go takes out of the header, is the "host" field.
+		body=${resp#*$'\r\n\r\n'}
+		host=$(printf '%s\n' "$body" | sed -n 's/^  "host": "\(.*\)",$/\1/p')
+		[[ $host == "$1" ]] && host=asked
+		printf 'host=%s\n' "$host"
+		printf '%s\n' "$body" | sed -n 's/^    "\([^"]*\)": \[$/\1/p' | tr 'A-Z' 'a-z'
+	fi | { grep -vxE 'date|content-length|content-type|transfer-encoding|connection|keep-alive|server|x-served-by' || true; } | sort
 }
 
 # check_same_headers stops the run unless nginx-same sends the backend the
-# same request header fields as altair and answers with the same fields.
+# same request header fields (and the client's Host) as altair and answers
+# with the same fields. Like Altair's, its config assumes the backend sends
+# none of the answer fields itself: nginx's add_header appends to a field
+# the backend sent, where Altair's security headers replace it.
 check_same_headers() {
-	local which a n
+	local which p a n
 	for which in request answer; do
-		local p=$path
+		p=$path
 		[[ $which == request ]] && p=/echo
 		a=$(header_names "$ALTAIR_ADDR" "$p" "$which") || die "altair: no answer to GET $p"
 		n=$(header_names "$NGINX_SAME_ADDR" "$p" "$which") || die "nginx-same: no answer to GET $p"
-		[[ -n $a && $a == "$n" ]] ||
-			die "nginx-same's $which header fields ($(echo $n)) are not altair's ($(echo $a)): update its config in nginx_config's caller to Altair's defaults"
+		grep -qv '^host=' <<<"$a" || die "altair: no $which header fields found in the answer to GET $p"
+		[[ $a == "$n" ]] ||
+			die "nginx-same's $which header fields (${n//$'\n'/ }) are not altair's (${a//$'\n'/ }): update the nginx-same config (its nginx_config call) to Altair's defaults"
 	done
-	say "nginx-same: the backend gets the same request header fields as from altair, the client the same answer fields ($(header_names "$ALTAIR_ADDR" "$path" answer | tr '\n' ' '))"
+	say "nginx-same: the backend gets the same request header fields and Host as from altair, the client the same answer fields (${a//$'\n'/ })"
 }
 
 # start_nginx NAME starts nginx with $tmp/NAME.conf, pinned like the others.
